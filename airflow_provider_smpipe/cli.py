@@ -1,0 +1,152 @@
+"""``smpipe``: validate, graph and dry-run pipeline definitions; start the local emulator.
+
+Exit codes: 0 success; 1 the definition or an input is invalid (every problem is printed with its
+step and location); 2 wrong command-line usage. A dry-run whose walk ends in a Fail step still exits
+0: the pipeline failing is a result, reported as ``"failed": true``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from airflow_provider_smpipe.definition.dryrun import DryRunInputs, dry_run, load_json_input
+from airflow_provider_smpipe.definition.errors import DefinitionError, InvalidDefinitionError
+from airflow_provider_smpipe.definition.graph_render import render_graph
+from airflow_provider_smpipe.definition.loader import load_definition
+
+#: Subcommands implemented outside the definition core, imported only when used.
+PLUGGED_COMMANDS = {
+    "emulator": ("airflow_provider_smpipe.emulator.cli", "Run the local SageMaker Pipelines emulator."),
+}
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smpipe", description="SageMaker pipeline definitions from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    validate = sub.add_parser("validate", help="Check a definition; print a summary or every problem.")
+    validate.add_argument("definition", help="path of the pipeline definition JSON")
+    validate.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    graph = sub.add_parser("graph", help="Print the step graph.")
+    graph.add_argument("definition")
+    graph.add_argument("--format", choices=("json", "mermaid", "dot"), default="json")
+
+    run = sub.add_parser("dry-run", help="Walk the pipeline and print what every step would receive.")
+    run.add_argument("definition")
+    run.add_argument("--parameters", metavar="P.json", help="{name: value} parameter overrides")
+    run.add_argument("--step-outputs", metavar="O.json", help="{step: Describe* response or OutputParameters}")
+    run.add_argument("--property-files", metavar="F.json", help="{step: {property file: JSON contents}}")
+    run.add_argument("--s3-objects", metavar="S.json", help="{s3 uri: JSON contents}")
+    run.add_argument("--execution", metavar="E.json", help="{execution variable: value}")
+    run.add_argument("--summary", action="store_true", help="print a table instead of the JSON report")
+
+    for name, (_module, help_text) in PLUGGED_COMMANDS.items():
+        plugged = sub.add_parser(name, help=help_text, add_help=False)
+        plugged.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in PLUGGED_COMMANDS:
+        module = importlib.import_module(PLUGGED_COMMANDS[args_list[0]][0])
+        return int(module.main(args_list[1:]))
+    args = _build_parser().parse_args(args_list)
+    try:
+        if args.command == "validate":
+            return _validate(args, out)
+        if args.command == "graph":
+            definition = load_definition(args.definition)
+            out.write(render_graph(definition, args.format) + "\n")
+            return 0
+        return _dry_run(args, out)
+    except InvalidDefinitionError as exc:
+        if getattr(args, "json", False):
+            out.write(json.dumps({"valid": False, "problems": [p.as_dict() for p in exc.problems]}, indent=2) + "\n")
+        else:
+            err.write(str(exc) + "\n")
+        return 1
+    except DefinitionError as exc:
+        err.write(f"error: {exc}\n")
+        return 1
+
+
+def _validate(args: argparse.Namespace, out: TextIO) -> int:
+    definition = load_definition(args.definition)
+    types = Counter(step.type for step in definition.steps.values())
+    summary = {
+        "valid": True,
+        "definition": args.definition,
+        "steps": len(definition.steps),
+        "step_types": dict(sorted(types.items())),
+        "parameters": len(definition.parameters),
+        "edges": len(definition.graph.edges()),
+        "sha256": definition.content_hash(),
+    }
+    if args.json:
+        out.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        kinds = ", ".join(f"{count} {name}" for name, count in sorted(types.items()))
+        out.write(
+            f"OK {args.definition}: {len(definition.steps)} steps ({kinds}), "
+            f"{len(definition.parameters)} parameters, {summary['edges']} edges\n"
+        )
+    return 0
+
+
+def _dry_run(args: argparse.Namespace, out: TextIO) -> int:
+    definition = load_definition(args.definition)
+    inputs = DryRunInputs(
+        parameters=_optional(args.parameters, "--parameters"),
+        step_outputs=_optional(args.step_outputs, "--step-outputs"),
+        property_files=_optional(args.property_files, "--property-files"),
+        s3_objects=_optional(args.s3_objects, "--s3-objects"),
+        execution=_optional(args.execution, "--execution"),
+    )
+    report = dry_run(definition, inputs)
+    if args.summary:
+        out.write(_summary_table(report) + "\n")
+    else:
+        out.write(json.dumps(report, indent=2, default=str) + "\n")
+    return 0
+
+
+def _optional(path: str | None, option: str) -> Any:
+    if path is None:
+        return None
+    value = load_json_input(path, option)
+    if not isinstance(value, dict):
+        raise InvalidDefinitionError([DefinitionError(f"{option} {path} holds a JSON {type(value).__name__}", location=option, expected="a JSON object")], option)
+    return value
+
+
+def _summary_table(report: dict[str, Any]) -> str:
+    rows = [("STEP", "TYPE", "STATUS", "DETAIL")]
+    for name in report["order"]:
+        step = report["steps"][name]
+        if step["status"] != "Executed":
+            detail = step.get("reason", "")
+        elif "outcome" in step:
+            detail = f"outcome {str(step['outcome']).lower()}"
+        elif "error_message" in step:
+            detail = f"fails: {step['error_message']}"
+        else:
+            detail = step.get("job_name", "")
+        rows.append((name, step["type"], step["status"], detail))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r[:3], widths)) + "  " + str(r[3]) for r in rows]
+    lines.append("")
+    lines.append("execution FAILED: " + str(report["failure_reason"]) if report["failed"] else "execution would SUCCEED")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
