@@ -27,4 +27,16 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["aws"],
             }
         ],
+        "hooks": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_smpipe.hooks.pipeline"]}],
+        "operators": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider_smpipe.operators.pipeline", "airflow_provider_smpipe.operators.callback"],
+            }
+        ],
+        "sensors": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_smpipe.sensors.pipeline"]}],
+        "triggers": [
+            {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_smpipe.triggers.pipeline_execution"]}
+        ],
+        "extra-links": ["airflow_provider_smpipe.links.pipeline.SageMakerPipelineExecutionLink"],
     }

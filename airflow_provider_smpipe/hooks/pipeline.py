@@ -317,7 +317,7 @@ class SageMakerPipelineHook(AwsBaseHook):
         return self.conn.retry_pipeline_execution(**request)["PipelineExecutionArn"]
 
     def send_step_success(self, callback_token: str, output_parameters: Mapping[str, Any] | None = None, *, client_request_token: str | None = None) -> str:
-        params = [{"Name": str(k), "Value": _wire(v)} for k, v in (output_parameters or {}).items()]
+        params = [{"Name": str(k), "Value": wire_value(v)} for k, v in (output_parameters or {}).items()]
         return self.conn.send_pipeline_execution_step_success(
             CallbackToken=callback_token,
             OutputParameters=params,
@@ -348,7 +348,7 @@ class SageMakerPipelineHook(AwsBaseHook):
         return status in ACTIVE_STATUSES
 
 
-def _wire(value: Any) -> str:
+def wire_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
