@@ -1,0 +1,149 @@
+"""How the engine reaches moto: boto3 clients pointed at the emulator itself, and moto's backends.
+
+Jobs, S3 objects, SQS messages and EMR steps are created through the emulator's own HTTP endpoint,
+so they go through moto's request handling exactly as a user's call would (and botocore checks the
+resolved request against the Create* input shape first). Those internal calls carry the header
+``X-Smpipe-Internal`` and are neither counted nor throttled. Pipelines (stored by moto's
+``CreatePipeline``) and job objects (whose status the engine moves through InProgress/Completed/
+Failed/Stopped) are read and patched in moto's in-memory backend directly.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+INTERNAL_HEADER = "X-Smpipe-Internal"
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
+
+
+def json_safe(value: Any) -> Any:
+    """A deep copy with datetimes as ISO-8601 strings and bytes decoded (what step properties hold)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+def moto_account() -> str:
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return str(DEFAULT_ACCOUNT_ID)
+
+
+def sagemaker_backend(account: str, region: str) -> Any:
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends[account][region]
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+class Gateway:
+    """boto3 clients for the engine (one per service and region, created once, thread-safe to use)."""
+
+    def __init__(self, endpoint_url: Callable[[], str]) -> None:
+        self._endpoint_url = endpoint_url
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._session = boto3.session.Session(botocore_session=botocore.session.Session())
+
+    def client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        with self._lock:
+            if key not in self._clients:
+                client = self._session.client(
+                    service,
+                    region_name=region,
+                    endpoint_url=self._endpoint_url(),
+                    config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30),
+                    **CREDENTIALS,
+                )
+                client.meta.events.register("before-sign", _mark_internal)
+                self._clients[key] = client
+            return self._clients[key]
+
+    # -- S3 --------------------------------------------------------------------------------------
+
+    def read_json(self, uri: str, region: str) -> Any:
+        """The JSON document at ``uri``; ``KeyError`` when there is none (what the Resolver expects)."""
+        bucket, key = split_s3_uri(uri)
+        try:
+            body = self.client("s3", region).get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "NoSuchBucket", "404"):
+                raise KeyError(uri) from None
+            raise
+        return json.loads(body)
+
+    def write_object(self, uri: str, contents: Any, region: str) -> None:
+        """Write ``contents`` (JSON-encoded unless it is a string) at ``uri``, creating the bucket."""
+        bucket, key = split_s3_uri(uri)
+        s3 = self.client("s3", region)
+        self.ensure_bucket(bucket, region)
+        body = contents if isinstance(contents, str) else json.dumps(contents)
+        s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"))
+
+    def ensure_bucket(self, bucket: str, region: str) -> None:
+        s3 = self.client("s3", region)
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except ClientError:
+            kwargs: dict[str, Any] = {"Bucket": bucket}
+            if region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            try:
+                s3.create_bucket(**kwargs)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+
+    # -- SQS -------------------------------------------------------------------------------------
+
+    def queue_url(self, definition_url: str, region: str) -> tuple[str, str, bool]:
+        """``(moto queue URL, queue region, created)`` for a definition's ``SqsQueueUrl``.
+
+        The queue is found by its name (the URL's last path segment) in the region named by the
+        URL's host (``sqs.<region>.amazonaws.com``), else the execution's; it is created when missing.
+        """
+        parsed = urlparse(definition_url)
+        name = parsed.path.rstrip("/").rsplit("/", 1)[-1]
+        host_parts = (parsed.hostname or "").split(".")
+        queue_region = host_parts[1] if len(host_parts) > 2 and host_parts[0] == "sqs" else region
+        sqs = self.client("sqs", queue_region)
+        try:
+            return sqs.get_queue_url(QueueName=name)["QueueUrl"], queue_region, False
+        except ClientError as exc:
+            if "NonExistentQueue" not in exc.response["Error"]["Code"] and exc.response["Error"]["Code"] != "QueueDoesNotExist":
+                raise
+        attributes = {"FifoQueue": "true", "ContentBasedDeduplication": "true"} if name.endswith(".fifo") else {}
+        return sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"], queue_region, True
+
+    def send_message(self, queue_url: str, region: str, body: dict[str, Any]) -> None:
+        kwargs: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": json.dumps(body)}
+        if queue_url.endswith(".fifo"):
+            kwargs["MessageGroupId"] = "sagemaker-pipelines"
+        self.client("sqs", region).send_message(**kwargs)
+
+
+def _mark_internal(request: Any, **_: Any) -> None:
+    request.headers[INTERNAL_HEADER] = "1"
