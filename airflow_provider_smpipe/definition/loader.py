@@ -197,7 +197,7 @@ class _Validator:
             if name in self.parameters:
                 self.problem(f"duplicate parameter name '{name}'", location=f"{loc}.Name", expected="unique names")
                 continue
-            if ptype not in PARAMETER_TYPES:
+            if not isinstance(ptype, str) or ptype not in PARAMETER_TYPES:
                 self.problem(
                     f"parameter '{name}' has unknown Type {ptype!r}",
                     location=f"{loc}.Type",
@@ -253,10 +253,8 @@ class _Validator:
             if key not in EXPERIMENT_CONFIG_MEMBERS:
                 self.problem(f"unknown PipelineExperimentConfig member '{key}'", location=loc, expected="ExperimentName, TrialName")
                 continue
-            refs: set[str] = set()
-            self._check_value(value, loc, None, refs)
-            if refs:
-                self.problem("PipelineExperimentConfig cannot reference steps", location=loc, expected="parameters, execution variables or literals")
+            # Step references are reported by _step_target (steps are not collected yet at this point).
+            self._check_value(value, loc, None, set())
         self.experiment_config = config
 
     # -- steps -----------------------------------------------------------------------------------
@@ -274,7 +272,7 @@ class _Validator:
         if name in self.steps:
             self.problem(f"duplicate step name '{name}'", step=name, location=f"{loc}.Name", expected=f"unique names; first defined at {self.steps[name].location}")
             return
-        if stype not in STEP_TYPES:
+        if not isinstance(stype, str) or stype not in STEP_TYPES:
             self.problem(
                 f"unknown step type {stype!r}{did_you_mean(str(stype), STEP_TYPES)}",
                 step=name,
@@ -285,8 +283,10 @@ class _Validator:
         args = raw.get("Arguments")
         if args is None and stype in ("Lambda", "Callback", "Fail"):
             args = {}
-        if not isinstance(args, dict):
-            self.problem(f"Arguments is {_type_name(args)}", step=name, location=f"{loc}.Arguments", expected="an object")
+        if not isinstance(args, dict) or _is_expression(args):
+            # an expression here would resolve to a string/number, not the request object a step needs
+            kind = "an expression" if isinstance(args, dict) else _type_name(args)
+            self.problem(f"Arguments is {kind}", step=name, location=f"{loc}.Arguments", expected="an object")
             return
         allowed = ENVELOPE_KEYS | TYPE_FIELDS.get(stype, set())
         for key in raw:
@@ -343,7 +343,7 @@ class _Validator:
             names = []
             for index, raw in enumerate(nested):
                 self._collect_step(raw, f"{loc}[{index}]", step.name, branch)
-                child = self.steps.get(raw.get("Name")) if isinstance(raw, dict) else None
+                child = self.steps.get(raw["Name"]) if isinstance(raw, dict) and isinstance(raw.get("Name"), str) else None
                 if child is not None and child.parent_condition == step.name and child.branch == branch:
                     names.append(child.name)
             branches[branch] = names
@@ -413,7 +413,7 @@ class _Validator:
             if not isinstance(types, list) or not types:
                 self.problem("retry policy has no ExceptionType", step=step.name, location=f"{ploc}.ExceptionType", expected="a non-empty array")
                 continue
-            bad = [t for t in types if t not in valid]
+            bad = [t for t in types if not isinstance(t, str) or t not in valid]
             if bad:
                 self.problem(f"ExceptionType {bad} not valid for a {step.type} step", step=step.name, location=f"{ploc}.ExceptionType", expected=", ".join(sorted(valid)))
                 continue
@@ -448,7 +448,7 @@ class _Validator:
             self.problem(f"PropertyFiles is {_type_name(raw)}", step=step.name, location=loc, expected="an array")
             return ()
         outputs = step.arguments.get("ProcessingOutputConfig", {}).get("Outputs") if isinstance(step.arguments.get("ProcessingOutputConfig"), dict) else None
-        output_names = {o.get("OutputName") for o in outputs if isinstance(o, dict)} if isinstance(outputs, list) else None
+        output_names = {o["OutputName"] for o in outputs if isinstance(o, dict) and isinstance(o.get("OutputName"), str)} if isinstance(outputs, list) else None
         files, seen = [], set()
         for index, item in enumerate(raw):
             ploc = f"{loc}[{index}]"
@@ -543,7 +543,7 @@ class _Validator:
             self.problem(f"condition is {_type_name(condition)}", step=step.name, location=loc, expected="an object with a Type")
             return
         ctype = condition.get("Type")
-        if ctype not in CONDITION_TYPES:
+        if not isinstance(ctype, str) or ctype not in CONDITION_TYPES:
             self.problem(
                 f"unknown condition type {ctype!r}{did_you_mean(str(ctype), CONDITION_TYPES)}",
                 step=step.name,
@@ -717,7 +717,10 @@ class _Validator:
 
     def _step_target(self, name: str, loc: str, step: Step | None, refs: set[str]) -> Step | None:
         step_name = step.name if step else None
-        if step is not None and name == step.name:
+        if step is None:  # only PipelineExperimentConfig values are checked outside a step
+            self.problem("PipelineExperimentConfig cannot reference steps", location=loc, expected="parameters, execution variables or literals")
+            return None
+        if name == step.name:
             self.problem("step references its own properties", step=step_name, location=loc, expected="a reference to an upstream step")
             return None
         target = self.steps.get(name)

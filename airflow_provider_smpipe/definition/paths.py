@@ -48,11 +48,16 @@ _INDEX = re.compile(r"\[(-?\d+)\]")
 _QUOTED = re.compile(r"\[(?:'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\")\]")
 
 
-@lru_cache(maxsize=4096)
 def parse_path(path: str) -> tuple[Token, ...]:
     """Tokenise a property path; raises :class:`DefinitionError` (without a location) when malformed."""
     if not isinstance(path, str) or not path:
+        # checked before the cache: an unhashable argument would raise TypeError there
         raise DefinitionError("empty property path", expected="a path such as 'A.B[0]['key']'")
+    return _parse_path(path)
+
+
+@lru_cache(maxsize=4096)
+def _parse_path(path: str) -> tuple[Token, ...]:
     tokens: list[Token] = []
     pos = 0
     text = path[2:] if path.startswith("$.") else path  # JsonPath's root marker is accepted

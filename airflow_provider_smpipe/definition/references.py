@@ -33,11 +33,16 @@ class Reference:
     path: tuple[Token, ...] = ()
 
 
-@lru_cache(maxsize=8192)
 def parse_reference(text: Any) -> Reference:
     """Parse the string of a ``Get``; raises :class:`DefinitionError` (no location) when malformed."""
     if not isinstance(text, str) or not text:
+        # checked before the cache: a list or dict is unhashable and would raise TypeError there
         raise DefinitionError(f"'Get' must be a non-empty string, not {text!r}", expected="'Root.Name...'")
+    return _parse_reference(text)
+
+
+@lru_cache(maxsize=8192)
+def _parse_reference(text: str) -> Reference:
     root, dot, rest = text.partition(".")
     if root not in ROOTS:
         raise DefinitionError(
