@@ -50,9 +50,9 @@ class DryRunInputs:
 
 def default_execution(definition: PipelineDefinition, parameters: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
     """Execution variables: the given ones, then generated ones (deterministic id from the inputs)."""
-    name = given.get("PipelineName") or _pipeline_name(definition)
+    name = str(given.get("PipelineName") or _pipeline_name(definition))
     seed = definition.content_hash() + canonical_json(dict(parameters))
-    execution_id = given.get("PipelineExecutionId") or hashlib.sha256(seed.encode()).hexdigest()[:12]
+    execution_id = str(given.get("PipelineExecutionId") or hashlib.sha256(seed.encode()).hexdigest()[:12])
     values = {
         "PipelineName": name,
         "PipelineArn": pipeline_arn(name),
@@ -87,6 +87,17 @@ def dry_run(definition: PipelineDefinition, inputs: DryRunInputs | None = None) 
 
 def _check_inputs(definition: PipelineDefinition, inputs: DryRunInputs) -> None:
     problems: list[DefinitionError] = []
+    for label, given in (
+        ("parameters", inputs.parameters),
+        ("step-outputs", inputs.step_outputs),
+        ("property-files", inputs.property_files),
+        ("s3-objects", inputs.s3_objects),
+        ("execution", inputs.execution),
+    ):
+        if given is not None and not isinstance(given, Mapping):
+            problems.append(DefinitionError(f"{label} is a {type(given).__name__}", location=label, expected="an object"))
+    if problems:
+        raise InvalidDefinitionError(problems, "dry-run inputs")
     for label, mapping in (("step-outputs", inputs.step_outputs), ("property-files", inputs.property_files)):
         for name, value in (mapping or {}).items():
             if name not in definition.steps:

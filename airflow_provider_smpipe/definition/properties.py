@@ -210,14 +210,21 @@ def synthesize_properties(
 
 
 def _emr_step(step: Step, arguments: Mapping[str, Any], job_name: str | None) -> dict[str, Any]:
-    config = dict(arguments.get("StepConfig", {}))
-    jar = dict(config.get("HadoopJarStep", {}))
+    config = arguments.get("StepConfig")
+    config = config if isinstance(config, Mapping) else {}
+    jar = config.get("HadoopJarStep")
+    jar = jar if isinstance(jar, Mapping) else {}
+    properties = jar.get("Properties")
     return {
         "Id": "s-" + sanitize_name_part(str(job_name or step.name)).upper()[-13:],
         "Name": job_name or step.name,
         "Config": {
             "Jar": jar.get("Jar"),
-            "Properties": {p.get("Key"): p.get("Value") for p in jar.get("Properties", []) if isinstance(p, Mapping)},
+            "Properties": {
+                str(p.get("Key")): p.get("Value")
+                for p in (properties if isinstance(properties, list) else [])
+                if isinstance(p, Mapping)
+            },
             "MainClass": jar.get("MainClass"),
             "Args": jar.get("Args", []),
         },
@@ -227,10 +234,14 @@ def _emr_step(step: Step, arguments: Mapping[str, Any], job_name: str | None) ->
 
 
 def _lineage(arguments: Mapping[str, Any], arn: str) -> dict[str, Any]:
+    def items(kind: str) -> list[Any]:
+        value = arguments.get(kind, [])
+        return value if isinstance(value, list) else []
+
     def arns(kind: str, key: str, resource: str) -> dict[str, str]:
         return {
             str(item[key]): f"{arn}:{resource}/{str(item[key]).lower()}"
-            for item in arguments.get(kind, [])
+            for item in items(kind)
             if isinstance(item, Mapping) and key in item
         }
 
@@ -238,7 +249,7 @@ def _lineage(arguments: Mapping[str, Any], arn: str) -> dict[str, Any]:
         "ActionArns": arns("Actions", "ActionName", "action"),
         "ArtifactArns": arns("Artifacts", "ArtifactName", "artifact"),
         "ContextArns": arns("Contexts", "ContextName", "context"),
-        "Associations": list(arguments.get("Associations", [])),
+        "Associations": list(items("Associations")),
     }
 
 
@@ -246,9 +257,10 @@ def _check_properties(step: Step, props: Mapping[str, Any], fields: Mapping[str,
     """Synthetic QualityCheck/ClarifyCheck properties: the baselines the check job calculated
     (``statistics.json``/``constraints.json`` under its first output) and the ones drift checks use
     (the supplied baseline when given, else the calculated one)."""
-    outputs = _dig(props, ("ProcessingOutputConfig", "Outputs")) or []
-    first = outputs[0] if outputs and isinstance(outputs[0], Mapping) else {}
-    base = _dig(first, ("S3Output", "S3Uri")) or ""
+    outputs = _dig(props, ("ProcessingOutputConfig", "Outputs"))
+    first = outputs[0] if isinstance(outputs, list) and outputs and isinstance(outputs[0], Mapping) else {}
+    base = _dig(first, ("S3Output", "S3Uri"))
+    base = base if isinstance(base, str) else ""
     constraints = s3_join(base, "constraints.json") if base else None
     result: dict[str, Any] = {
         "CalculatedBaselineConstraints": constraints,
