@@ -90,3 +90,38 @@ def load_fixture_definition(name: str) -> dict[str, Any]:
 
 def load_expected_graph(name: str) -> dict[str, Any]:
     return json.loads((DEFINITIONS / "expected" / f"{name}.graph.json").read_text())
+
+
+# -- the local SageMaker Pipelines emulator (airflow_provider_smpipe.emulator) ---------------------
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Any]:
+    """One in-process emulator (moto + pipeline executions) for the whole session, on 127.0.0.1.
+
+    Yields the running :class:`~airflow_provider_smpipe.emulator.EmulatorServer`: ``.endpoint_url``
+    for boto3/aiobotocore clients or an Airflow connection's ``endpoint_url`` extra,
+    ``.client("sagemaker")``, ``.state()``, ``.wait_for_execution(arn)``. Strict: every response of
+    the pipeline operations it adds is checked against botocore's output shape. Pipelines persist
+    for the session, so give each test its own pipeline names.
+    """
+    pytest.importorskip("moto.server", reason="the emulator needs the 'emulator' extra (moto[server])")
+    from airflow_provider_smpipe.emulator import run_emulator
+
+    with run_emulator(strict=True) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator_scenario(emulator: Any) -> Iterator[Any]:
+    """Load a scenario for this test and zero the call counters: ``emulator_scenario({...})``
+    (a dict, a Scenario, JSON text or a file path; ``None`` for the defaults) returns the server.
+    The default scenario is restored afterwards."""
+
+    def load(scenario: Any = None) -> Any:
+        emulator.load_scenario(scenario)
+        emulator.reset()
+        return emulator
+
+    yield load
+    emulator.load_scenario(None)
