@@ -8,6 +8,11 @@ from typing import Any
 import pytest
 from definition_helpers import (
     INTEGRATIONS_EXECUTION,
+    condition,
+    definition,
+    fail,
+    get,
+    training,
     ORACLE_IDS,
     find_expressions,
     fixture_doc,
@@ -407,3 +412,60 @@ def test_dry_run_is_deterministic_without_execution_variables() -> None:
     assert [s.get("job_name") for s in first["steps"].values()] == [s.get("job_name") for s in second["steps"].values()]
     other = dry_run(definition, DryRunInputs(parameters={"SkipDataQualityCheck": True}))
     assert other["execution"]["PipelineExecutionId"] != first["execution"]["PipelineExecutionId"]
+
+
+# -- walk semantics on small hand-written pipelines ------------------------------------------------
+
+
+def _walk(steps: list[dict[str, Any]], declared: list[dict[str, Any]] | None = None, **inputs: Any) -> dict[str, Any]:
+    return dry_run(load_definition(definition(steps, declared)), DryRunInputs(**inputs))
+
+
+def test_steps_downstream_of_a_skipped_branch_are_skipped() -> None:
+    steps = [
+        condition("Gate", [{"Type": "Equals", "LeftValue": get("Parameters.Go"), "RightValue": True}],
+                  if_steps=[training("InBranch")], else_steps=[training("Other")]),
+        training("After", Arguments={"RoleArn": get("Steps.InBranch.RoleArn")}),  # outside the Condition
+        training("Independent"),
+    ]
+    parameters = [{"Name": "Go", "Type": "Boolean", "DefaultValue": False}]
+    report = _walk(steps, parameters)
+    assert report["steps"]["Gate"]["outcome"] is False
+    assert report["steps"]["InBranch"]["status"] == NOT_EXECUTED
+    assert report["steps"]["InBranch"]["reason"] == "in the IfSteps of 'Gate', which evaluated false"
+    assert report["steps"]["After"]["status"] == NOT_EXECUTED
+    assert report["steps"]["After"]["reason"] == "downstream of a step skipped by 'Gate'"
+    assert report["steps"]["Other"]["status"] == EXECUTED
+    assert report["steps"]["Independent"]["status"] == EXECUTED
+    taken = _walk(steps, parameters, parameters={"Go": "true"})
+    assert taken["steps"]["After"]["status"] == EXECUTED
+    assert taken["steps"]["After"]["arguments"]["RoleArn"] == "arn:aws:iam::123456789012:role/R"
+    assert taken["steps"]["Other"]["reason"] == "in the ElseSteps of 'Gate', which evaluated true"
+
+
+def test_a_fail_step_stops_later_waves_but_not_its_own() -> None:
+    steps = [fail("Stop", "stopped"), training("SameWave"), training("Later", DependsOn=["SameWave"])]
+    report = _walk(steps)
+    assert report["failed"] is True
+    assert report["steps"]["SameWave"]["status"] == EXECUTED  # already running on the service
+    assert report["steps"]["Later"]["status"] == NOT_EXECUTED
+    assert report["steps"]["Later"]["reason"] == "the execution failed at Stop"
+    assert report["failure_reason"] == "Step 'Stop' failed with message: stopped"
+
+
+def test_fail_message_defaults_and_non_string_values() -> None:
+    report = _walk([{"Name": "F", "Type": "Fail", "Arguments": {}}])
+    assert report["steps"]["F"]["error_message"] == ""
+    report = _walk([{"Name": "F", "Type": "Fail", "Arguments": {"ErrorMessage": get("Parameters.On")}}],
+                   [{"Name": "On", "Type": "Boolean", "DefaultValue": True}])
+    assert report["steps"]["F"]["error_message"] == "true"
+
+
+def test_given_step_outputs_are_merged_over_the_synthesised_response() -> None:
+    steps = [training("T"), training("U", Arguments={"Environment": {
+        "MODEL": get("Steps.T.ModelArtifacts.S3ModelArtifacts"), "STATUS": get("Steps.T.TrainingJobStatus"),
+        "METRIC": get("Steps.T.FinalMetricDataList['validation:auc'].Value")}})]
+    report = _walk(steps, step_outputs={"T": {"ModelArtifacts": {"S3ModelArtifacts": "s3://given/model.tar.gz"},
+                                              "FinalMetricDataList": [{"MetricName": "validation:auc", "Value": 0.91}]}})
+    assert report["steps"]["U"]["arguments"]["Environment"] == {
+        "MODEL": "s3://given/model.tar.gz", "STATUS": "Completed", "METRIC": 0.91}
