@@ -960,7 +960,7 @@ class StepWorker:
             if not cache_checked:
                 cache_checked = True
                 key = self.cache_key(_without(arguments, self.step.info.name_key), fields)
-                if self.cached(key):
+                if self.cached(key, json_safe(arguments)):
                     return
                 self.set(cache_key=key)
             try:
@@ -1282,12 +1282,13 @@ class StepWorker:
         document = {"type": self.step.type, "arguments": json_safe(arguments), "fields": json_safe(fields)}
         return hashlib.sha256(canonical_json(document).encode()).hexdigest()
 
-    def cached(self, key: str) -> bool:
+    def cached(self, key: str, request: Any = None) -> bool:
         entry = self.engine.cache_lookup(self.execution, self.step, key)
         if entry is None:
             return False
         with self.engine.lock:
             self.run.status = "Executing"
+            self.run.request = request
             self.run.cache_key = key
             self.run.cache_source = entry.execution_arn
             self.run.properties = copy.deepcopy(entry.properties)
