@@ -124,7 +124,7 @@ def _optional(path: str | None, option: str) -> Any:
         return None
     value = load_json_input(path, option)
     if not isinstance(value, dict):
-        raise InvalidDefinitionError([DefinitionError(f"{option} {path} holds a JSON {type(value).__name__}", location=option, expected="a JSON object")], option)
+        raise InvalidDefinitionError([DefinitionError(f"{option} {path} holds a JSON {type(value).__name__}", location=option, expected="a JSON object")], what=f"{option} input")
     return value
 
 

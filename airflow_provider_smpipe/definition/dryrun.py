@@ -97,7 +97,7 @@ def _check_inputs(definition: PipelineDefinition, inputs: DryRunInputs) -> None:
         if given is not None and not isinstance(given, Mapping):
             problems.append(DefinitionError(f"{label} is a {type(given).__name__}", location=label, expected="an object"))
     if problems:
-        raise InvalidDefinitionError(problems, "dry-run inputs")
+        raise InvalidDefinitionError(problems, what="dry-run inputs")
     for label, mapping in (("step-outputs", inputs.step_outputs), ("property-files", inputs.property_files)):
         for name, value in (mapping or {}).items():
             if name not in definition.steps:
@@ -120,7 +120,7 @@ def _check_inputs(definition: PipelineDefinition, inputs: DryRunInputs) -> None:
         if name not in EXECUTION_VARIABLES:
             problems.append(DefinitionError(f"unknown execution variable '{name}'{did_you_mean(name, EXECUTION_VARIABLES)}", location=f"execution.{name}", expected=", ".join(EXECUTION_VARIABLES)))
     if problems:
-        raise InvalidDefinitionError(problems, "dry-run inputs")
+        raise InvalidDefinitionError(problems, what="dry-run inputs")
 
 
 class _Walk:
@@ -226,8 +226,8 @@ def load_json_input(path: str | Path, what: str) -> Any:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InvalidDefinitionError([DefinitionError(f"no such file: {path}", location=what)], what) from None
+        raise InvalidDefinitionError([DefinitionError(f"no such file: {path}", location=what)], what=f"{what} input") from None
     except json.JSONDecodeError as exc:
         raise InvalidDefinitionError(
-            [DefinitionError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", location=f"{what} {path}")], what
+            [DefinitionError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", location=f"{what} {path}")], what=f"{what} input"
         ) from None

@@ -63,12 +63,12 @@ class DefinitionError(SmpipeError, ValueError):
 class InvalidDefinitionError(DefinitionError):
     """A definition failed validation; :attr:`problems` lists every problem found, in document order."""
 
-    def __init__(self, problems: Sequence[DefinitionError], source: str | None = None) -> None:
+    def __init__(self, problems: Sequence[DefinitionError], source: str | None = None, *, what: str = "pipeline definition") -> None:
         self.problems = list(problems)
         self.source = source
         count = len(self.problems)
-        head = f"{source}: " if source else ""
-        lines = [f"{head}invalid pipeline definition ({count} problem{'s' if count != 1 else ''})"]
+        head = f"{source}: " if source and source != what else ""
+        lines = [f"{head}invalid {what} ({count} problem{'s' if count != 1 else ''})"]
         lines += [f"  - {p}" for p in self.problems]
         SmpipeError.__init__(self, "\n".join(lines))
         self.problem = lines[0]

@@ -6,6 +6,7 @@ fixes a definition in one round. Each problem names the step, the JSONPath and w
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -71,7 +72,8 @@ def load_definition(source: str | bytes | os.PathLike[str] | Mapping[str, Any]) 
 
 def _read(source: str | bytes | os.PathLike[str] | Mapping[str, Any]) -> tuple[Any, str]:
     if isinstance(source, Mapping):
-        return source, "<dict>"
+        # A private copy: the loaded definition must not change when the caller's dict does.
+        return copy.deepcopy(dict(source)), "<dict>"
     if isinstance(source, bytes):
         return _parse_json(source.decode("utf-8", errors="replace"), "<bytes>"), "<bytes>"
     if isinstance(source, str) and source.lstrip().startswith(("{", "[")):
@@ -117,6 +119,9 @@ class _Validator:
         self.parameters: dict[str, Parameter] = {}
         self.experiment_config: dict[str, Any] | None = None
         self.upstream: dict[str, set[str]] = {}
+        #: Steps with a valid name that were rejected (e.g. unknown type): already reported, so
+        #: references to them must not add "unknown step" problems on top.
+        self.rejected_steps: set[str] = set()
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -279,6 +284,7 @@ class _Validator:
                 location=f"{loc}.Type",
                 expected="one of " + ", ".join(sorted(STEP_TYPES)),
             )
+            self.rejected_steps.add(name)
             return
         args = raw.get("Arguments")
         if args is None and stype in ("Lambda", "Callback", "Fail"):
@@ -287,6 +293,7 @@ class _Validator:
             # an expression here would resolve to a string/number, not the request object a step needs
             kind = "an expression" if isinstance(args, dict) else _type_name(args)
             self.problem(f"Arguments is {kind}", step=name, location=f"{loc}.Arguments", expected="an object")
+            self.rejected_steps.add(name)
             return
         allowed = ENVELOPE_KEYS | TYPE_FIELDS.get(stype, set())
         for key in raw:
@@ -498,6 +505,8 @@ class _Validator:
             dloc = f"{loc}.DependsOn[{dep_index}]"
             if dep == name:
                 self.problem("step depends on itself", step=name, location=dloc)
+            elif dep in self.rejected_steps:
+                continue
             elif dep not in self.steps:
                 self.problem(f"depends on unknown step '{dep}'{did_you_mean(dep, self.steps)}", step=name, location=dloc)
             elif self.steps[dep].type == "Fail":
@@ -724,6 +733,8 @@ class _Validator:
             self.problem("step references its own properties", step=step_name, location=loc, expected="a reference to an upstream step")
             return None
         target = self.steps.get(name)
+        if target is None and name in self.rejected_steps:
+            return None
         if target is None:
             self.problem(f"references unknown step '{name}'{did_you_mean(name, self.steps)}", step=step_name, location=loc)
             return None

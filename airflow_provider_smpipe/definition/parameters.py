@@ -122,7 +122,7 @@ def resolve_parameters(
         except ParameterError as exc:
             problems.append(exc)
     if problems:
-        raise InvalidDefinitionError(problems, source)
+        raise InvalidDefinitionError(problems, source, what="parameters")
     return values
 
 

@@ -54,7 +54,7 @@ def plan_selective_execution(definition: PipelineDefinition, selected: Iterable[
                 )
             )
     if problems:
-        raise InvalidDefinitionError(problems, "selective execution")
+        raise InvalidDefinitionError(problems, what="selective execution request")
     chosen = set(names)
     # Path closure: a step both downstream of one selected step and upstream of another must be selected.
     between = graph.descendants(chosen) & graph.ancestors(chosen)
@@ -78,7 +78,7 @@ def plan_selective_execution(definition: PipelineDefinition, selected: Iterable[
             )
         )
     if problems:
-        raise InvalidDefinitionError(problems, "selective execution")
+        raise InvalidDefinitionError(problems, what="selective execution request")
     reused = graph.ancestors(chosen) - chosen
     return SelectivePlan(
         selected=frozenset(chosen),

@@ -161,7 +161,7 @@ def test_resolve_parameters_reports_every_problem() -> None:
     assert [p.location for p in problems] == ["$.Intt", "$.I", "$.B", "$.R"]
     assert "unknown parameter 'Intt'" in str(problems[0]) and "one of I, B, R" in str(problems[0])
     assert "parameter 'R' has no default and no value was given" in str(problems[3])
-    assert str(caught.value).startswith("run conf: invalid pipeline definition (4 problems)")
+    assert str(caught.value).startswith("run conf: invalid parameters (4 problems)")
 
 
 def test_unknown_parameter_when_none_are_declared() -> None:

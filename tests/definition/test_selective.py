@@ -23,7 +23,7 @@ def _selection_error(definition: PipelineDefinition, selected: list[str]) -> Inv
         plan_selective_execution(definition, selected)
     assert caught.value.problems
     assert all(isinstance(p, SelectionError) for p in caught.value.problems)
-    assert str(caught.value).startswith("selective execution: ")
+    assert str(caught.value).startswith("invalid selective execution request (")
     return caught.value
 
 
