@@ -34,6 +34,8 @@ from airflow_provider_smpipe.utils.reporting import ACTIVE_STATUSES, TERMINAL_ST
 #: CreatePipeline / UpdatePipeline take at most this many characters inline (service limit, botocore).
 INLINE_DEFINITION_LIMIT = 100 * 1024
 DEFAULT_RETRIES = {"mode": "adaptive", "max_attempts": 10}
+#: How the service (ResourceNotFound) and moto (ValidationException) word a missing pipeline.
+NOT_FOUND_PHRASES = ("does not exist", "not found", "could not find")
 EXECUTION_SELECTORS = ("latest", "latest-succeeded", "latest-failed", "latest-stopped")
 
 
@@ -83,7 +85,7 @@ class SageMakerPipelineHook(AwsBaseHook):
             return self.conn.describe_pipeline(**kwargs)
         except ClientError as exc:
             message = _error_message(exc).lower()
-            if _error_code(exc) == "ResourceNotFound" or ("does not exist" in message or "not found" in message):
+            if _error_code(exc) == "ResourceNotFound" or any(p in message for p in NOT_FOUND_PHRASES):
                 raise PipelineNotFoundError(
                     f"pipeline '{pipeline_name}' does not exist: {_error_message(exc)}",
                     expected="an existing pipeline (create it with SageMakerPipelineUpsertOperator)",
@@ -219,7 +221,7 @@ class SageMakerPipelineHook(AwsBaseHook):
                             expected="a reference execution whose outputs they reuse",
                         )
                     ],
-                    "selective execution",
+                    what="selective execution request",
                 )
             config: dict[str, Any] = {"SelectedSteps": [{"StepName": s} for s in selected_steps]}
             if source_execution_arn:
