@@ -102,7 +102,7 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str], *, output: 
                 problems.append(f"{path}.{name}: not a member of {shape.name} (members: {', '.join(shape.members)})")
                 continue
             _check(member, member_value, f"{path}.{name}", problems, output=output)
-        if shape.metadata.get("union") and len([v for v in value.values() if v is not None]) > 1:
+        if getattr(shape, "is_tagged_union", False) and len([v for v in value.values() if v is not None]) > 1:
             problems.append(f"{path}: {shape.name} is a union, but {len(value)} members are set")
     elif kind == "list":
         assert isinstance(shape, ListShape)
