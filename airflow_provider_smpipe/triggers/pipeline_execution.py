@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError, ConnectionError as BotoConnectionEr
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_smpipe.hooks.pipeline import SageMakerPipelineHook, request_token
+from airflow_provider_smpipe.triggers.shared_client import client_key, shared_client
 from airflow_provider_smpipe.utils.reporting import ACTIVE_STATUSES, failed_steps, failure_message, step_table
 
 #: Error codes retried with backoff instead of ending the wait.
@@ -136,9 +137,13 @@ class SageMakerPipelineExecutionTrigger(BaseTrigger):
             aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, config=self.botocore_config
         )
 
+    def client(self) -> Any:
+        """The shared aiobotocore client for this trigger's connection (see ``shared_client``)."""
+        key = client_key(conn=self.aws_conn_id, region=self.region_name, verify=self.verify, config=self.botocore_config)
+        return shared_client(key, lambda: self.hook().get_async_conn())
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = self.hook()
-        async with await hook.get_async_conn() as client:
+        async with self.client() as client:
             event = await self._wait(client)
         yield TriggerEvent(event)
 
@@ -189,7 +194,7 @@ class SageMakerPipelineExecutionTrigger(BaseTrigger):
         """One poll from synchronous code (a sensor's ``poke``)."""
 
         async def once() -> dict[str, Any] | None:
-            async with await self.hook().get_async_conn() as client:
+            async with self.client() as client:
                 return await self.poll_once(client, PollState())
 
         return asyncio.run(once())
@@ -253,8 +258,7 @@ class SageMakerPipelineExecutionTrigger(BaseTrigger):
         """Stop the execution when the waiting task is killed, if asked to (``stop_on_kill``)."""
         if not self.stop_on_kill:
             return
-        hook = self.hook()
-        async with await hook.get_async_conn() as client:
+        async with self.client() as client:
             try:
                 await client.stop_pipeline_execution(PipelineExecutionArn=self.execution_arn, ClientRequestToken=request_token("stop", self.execution_arn))
                 self.log.info("Stopped %s because the waiting task was killed", self.execution_arn)

@@ -162,3 +162,17 @@ async def test_on_kill_stops_the_execution_when_asked(hook: SageMakerPipelineHoo
     assert hook.describe_execution(arn)["PipelineExecutionStatus"] == "Executing"
     await SageMakerPipelineExecutionTrigger(execution_arn=arn, stop_on_kill=True).on_kill()
     assert hook.describe_execution(arn)["PipelineExecutionStatus"] in ("Stopping", "Stopped")
+
+
+async def test_concurrent_waits_share_one_client_and_close_it(hook: SageMakerPipelineHook, emulator_scenario: Any) -> None:
+    from airflow_provider_smpipe.triggers.shared_client import open_clients
+
+    emulator_scenario({"default_step_seconds": 0.05})
+    arns = [start(hook, ["A"]) for _ in range(5)]
+    triggers = [SageMakerPipelineExecutionTrigger(execution_arn=arn, poll_interval=0.05) for arn in arns]
+    waits = [asyncio.ensure_future(first_event(t)) for t in triggers]
+    await asyncio.sleep(0.05)
+    assert open_clients() == 1  # five waits, one client
+    events = await asyncio.gather(*waits)
+    assert [e["status"] for e in events] == ["succeeded"] * 5
+    assert open_clients() == 0  # the last user closed it
