@@ -117,11 +117,14 @@ class SageMakerPipelineHook(AwsBaseHook):
 
         The definition is compared *semantically* (parsed JSON, key order and whitespace ignored)
         with the deployed one, together with role, description, display name and parallelism; when
-        all are equal no update call is made. A definition over 100 KiB is uploaded to
+        all are equal no update call is made. ``definition`` may be a dict, JSON text, a file path or
+        an ``s3://bucket/key`` URI (read when the task runs, never at DAG parse time). A definition over 100 KiB is uploaded to
         ``definition_s3_bucket`` (required then) and passed as ``PipelineDefinitionS3Location``.
 
         :return: ``{"pipeline_arn": str, "created": bool, "changed": bool}`` (plain JSON).
         """
+        if isinstance(definition, str) and definition.startswith("s3://"):
+            definition = self.read_s3_text(definition)
         document = self.load_definition_document(definition)
         text = json.dumps(document, separators=(",", ":"))
         try:
@@ -165,6 +168,17 @@ class SageMakerPipelineHook(AwsBaseHook):
                 return True
         return False
 
+    def _s3(self) -> Any:
+        return AwsBaseHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, client_type="s3").conn
+
+    def read_s3_text(self, uri: str) -> str:
+        """The text of ``s3://bucket/key`` (a definition kept in S3); a clear error when absent."""
+        bucket, _, key = uri[len("s3://") :].partition("/")
+        try:
+            return self._s3().get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        except ClientError as exc:
+            raise DefinitionError(f"cannot read the definition at {uri}: {_error_message(exc) or _error_code(exc)}", location=uri) from None
+
     def _definition_argument(self, pipeline_name: str, text: str, bucket: str | None, key: str | None) -> dict[str, Any]:
         if len(text.encode()) < INLINE_DEFINITION_LIMIT:
             return {"PipelineDefinition": text}
@@ -174,8 +188,7 @@ class SageMakerPipelineHook(AwsBaseHook):
                 expected="definition_s3_bucket to upload it to",
             )
         object_key = key or f"{pipeline_name}/definition-{request_token('def', text)[:16]}.json"
-        s3 = AwsBaseHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, client_type="s3").conn
-        s3.put_object(Bucket=bucket, Key=object_key, Body=text.encode())
+        self._s3().put_object(Bucket=bucket, Key=object_key, Body=text.encode())
         return {"PipelineDefinitionS3Location": {"Bucket": bucket, "ObjectKey": object_key}}
 
     # -- executions -----------------------------------------------------------------------------
