@@ -348,7 +348,7 @@ def failed_steps_to_rerun(definition: Any, steps: Sequence[Mapping[str, Any]], s
     if not failed:
         raise InvalidDefinitionError(
             [SelectionError(f"execution {source_arn} has no failed steps to re-run", location="rerun_failed_steps_of")],
-            "selective execution",
+            what="selective execution request",
         )
     roots = set()
     for name in failed:
