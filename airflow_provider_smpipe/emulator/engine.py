@@ -602,9 +602,9 @@ class Engine:
     def stop(self, arn: str, token: str) -> str:
         execution = self.execution(arn)
         with self.lock:
+            if token in execution.stop_tokens:  # the same request again: idempotent
+                return execution.arn
             if execution.status == "Stopping":
-                if token in execution.stop_tokens:
-                    return execution.arn
                 raise ConflictException(f"Pipeline execution {execution.arn} is already being stopped.")
             if execution.status != "Executing":
                 raise ValidationException(
@@ -627,7 +627,7 @@ class Engine:
     def retry(self, arn: str, token: str, parallelism: Mapping[str, Any] | None) -> str:
         execution = self.execution(arn)
         with self.lock:
-            if token in execution.retry_tokens and execution.status == "Executing":
+            if token in execution.retry_tokens:  # the same request again: idempotent
                 return execution.arn
             if execution.status != "Failed":
                 raise ValidationException(

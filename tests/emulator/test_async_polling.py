@@ -13,10 +13,8 @@ aiobotocore_session = pytest.importorskip("aiobotocore.session")
 
 
 async def test_aiobotocore_and_boto3_poll_concurrently(pipelines: Pipelines, emulator: Any, emulator_scenario: Any, sm: Any) -> None:
-    emulator_scenario({"default_step_seconds": 0.15})
+    emulator_scenario({"default_step_seconds": 0.3})
     name = pipelines.create(definition_with([training_step("A"), training_step("B", depends_on=["A"]), training_step("C", depends_on=["A"])]), "async")
-    emulator.reset()
-    arn = pipelines.start(name)
     session = aiobotocore_session.get_session()
     seen_async: list[str] = []
     seen_threads: list[list[str]] = [[], [], []]
@@ -30,6 +28,9 @@ async def test_aiobotocore_and_boto3_poll_concurrently(pipelines: Pipelines, emu
         aws_session_token="testing",
     ) as client:
         validated(client)
+        await client.list_pipeline_executions(PipelineName=name)  # connected and ready before the start
+        emulator.reset()
+        arn = pipelines.start(name)
 
         async def poll_async() -> None:
             while True:
