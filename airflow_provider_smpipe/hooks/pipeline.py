@@ -39,6 +39,21 @@ NOT_FOUND_PHRASES = ("does not exist", "not found", "could not find")
 EXECUTION_SELECTORS = ("latest", "latest-succeeded", "latest-failed", "latest-stopped")
 
 
+def with_default_retries(config: Config | dict[str, Any] | None) -> Config:
+    """botocore config with the adaptive retry mode unless the caller chose its own retries."""
+    if config is None:
+        return Config(retries=dict(DEFAULT_RETRIES))
+    if isinstance(config, dict):
+        return Config(**{"retries": dict(DEFAULT_RETRIES), **config})
+    return config
+
+
+def service_hook(client_type: str, **kwargs: Any) -> AwsBaseHook:
+    """An ``AwsBaseHook`` for another service (S3, SQS, EMR, Lambda) with the same retry defaults."""
+    kwargs["config"] = with_default_retries(kwargs.get("config"))
+    return AwsBaseHook(client_type=client_type, **kwargs)
+
+
 class PipelineNotFoundError(DefinitionError):
     """The named pipeline does not exist (in this account and region)."""
 
@@ -59,11 +74,7 @@ class SageMakerPipelineHook(AwsBaseHook):
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        config = kwargs.get("config")
-        if config is None:
-            kwargs["config"] = Config(retries=dict(DEFAULT_RETRIES))
-        elif isinstance(config, dict):
-            kwargs["config"] = Config(**{"retries": dict(DEFAULT_RETRIES), **config})
+        kwargs["config"] = with_default_retries(kwargs.get("config"))
         kwargs["client_type"] = "sagemaker"
         super().__init__(*args, **kwargs)
 
@@ -169,7 +180,7 @@ class SageMakerPipelineHook(AwsBaseHook):
         return False
 
     def _s3(self) -> Any:
-        return AwsBaseHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, client_type="s3").conn
+        return service_hook("s3", aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify).conn
 
     def read_s3_text(self, uri: str) -> str:
         """The text of ``s3://bucket/key`` (a definition kept in S3); a clear error when absent."""

@@ -4,6 +4,9 @@ A Callback step sends ``{"token", "pipelineExecutionArn", "arguments", "status"}
 and waits until someone calls ``SendPipelineExecutionStepSuccess`` (with output parameters) or
 ``...Failure`` with that token. This operator is that someone: it receives the message, lets a
 callable and/or templated values produce the outputs, answers, and deletes the message.
+
+It answers translated pipelines too: their requests name a reply queue (``smpipeReplyQueueUrl``),
+and the answer is sent there as ``{"token", "status", "outputParameters", "failureReason"}``.
 """
 
 from __future__ import annotations
@@ -73,9 +76,11 @@ class SageMakerPipelineCallbackOperator(AwsBaseOperator[SageMakerPipelineHook]):
         self.fail = fail
         self.failure_reason = failure_reason
         self.wait_timeout = wait_timeout
+        self._reply_queue: str | None = None
+        self._sqs: Any = None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        sqs = SqsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify).conn
+        self._sqs = sqs = SqsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify).conn
         deadline = time.monotonic() + self.wait_timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -110,6 +115,7 @@ class SageMakerPipelineCallbackOperator(AwsBaseOperator[SageMakerPipelineHook]):
         token, arn = body["token"], body.get("pipelineExecutionArn")
         result: dict[str, Any] = {"callback_token": token, "execution_arn": arn, "arguments": body.get("arguments", {})}
         self.log.info("Callback for %s (arguments: %s)", arn, ", ".join(sorted(result["arguments"])) or "none")
+        self._reply_queue = body.get("smpipeReplyQueueUrl")
         if body.get("status") == "Stopping":
             reason = "the pipeline execution is being stopped"
             self._send_failure(token, reason)
@@ -127,10 +133,26 @@ class SageMakerPipelineCallbackOperator(AwsBaseOperator[SageMakerPipelineHook]):
                 self._send_failure(token, reason)
                 return {**result, "answer": "failure", "failure_reason": reason}
         try:
-            self.hook.send_step_success(token, outputs)
+            if self._reply_queue:
+                self._reply(token, "Success", outputs=outputs)
+            else:
+                self.hook.send_step_success(token, outputs)
         except ClientError as exc:
-            raise AirflowException(f"SendPipelineExecutionStepSuccess for {arn} failed: {exc}") from exc
+            raise AirflowException(f"answering the Callback of {arn} failed: {exc}") from exc
         return {**result, "answer": "success", "output_parameters": {k: wire_value(v) for k, v in outputs.items()}}
 
     def _send_failure(self, token: str, reason: str) -> None:
-        self.hook.send_step_failure(token, reason)
+        if self._reply_queue:
+            self._reply(token, "Failure", reason=reason)
+        else:
+            self.hook.send_step_failure(token, reason)
+
+    def _reply(self, token: str, status: str, *, outputs: Mapping[str, Any] | None = None, reason: str | None = None) -> None:
+        """Answer a Callback step of a *translated* pipeline (Airflow is the orchestrator, there is no
+        service execution): the answer goes to the reply queue named in the request."""
+        body: dict[str, Any] = {"token": token, "status": status}
+        if outputs is not None:
+            body["outputParameters"] = [{"Name": str(k), "Value": wire_value(v)} for k, v in outputs.items()]
+        if reason is not None:
+            body["failureReason"] = reason[:256]
+        self._sqs.send_message(QueueUrl=self._reply_queue, MessageBody=json.dumps(body))

@@ -1,0 +1,174 @@
+"""``SageMakerResourceTrigger``: wait for one SageMaker job, endpoint or EMR step to finish.
+
+Used by translated pipeline steps. No attempt cap (the amazon job triggers stop after ~30 minutes
+by default); an optional absolute deadline instead. Throttling and transient errors are retried with
+backoff. The event carries the final Describe* response as plain JSON, so the task needs no further
+call to push the step's properties.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_smpipe.hooks.pipeline import service_hook
+from airflow_provider_smpipe.triggers.pipeline_execution import MAX_BACKOFF_SECONDS, _retriable
+from airflow_provider_smpipe.triggers.shared_client import client_key, shared_client
+from airflow_provider_smpipe.utils.jsonsafe import json_safe
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceKind:
+    """How to describe a kind of resource and read its status."""
+
+    service: str
+    describe: str
+    name_argument: str
+    status_path: tuple[str, ...]
+    succeeded: frozenset[str]
+    failed: frozenset[str]
+    reason_key: str = "FailureReason"
+    extra_arguments: tuple[str, ...] = ()
+
+
+_DONE = frozenset({"Completed"})
+_BAD = frozenset({"Failed", "Stopped"})
+KINDS: dict[str, ResourceKind] = {
+    "Processing": ResourceKind("sagemaker", "describe_processing_job", "ProcessingJobName", ("ProcessingJobStatus",), _DONE, _BAD),
+    "Training": ResourceKind("sagemaker", "describe_training_job", "TrainingJobName", ("TrainingJobStatus",), _DONE, _BAD),
+    "Transform": ResourceKind("sagemaker", "describe_transform_job", "TransformJobName", ("TransformJobStatus",), _DONE, _BAD),
+    "Tuning": ResourceKind(
+        "sagemaker", "describe_hyper_parameter_tuning_job", "HyperParameterTuningJobName", ("HyperParameterTuningJobStatus",), _DONE, _BAD
+    ),
+    "AutoML": ResourceKind("sagemaker", "describe_auto_ml_job", "AutoMLJobName", ("AutoMLJobStatus",), _DONE, _BAD),
+    "Endpoint": ResourceKind(
+        "sagemaker", "describe_endpoint", "EndpointName", ("EndpointStatus",), frozenset({"InService"}), frozenset({"Failed", "OutOfService"})
+    ),
+    "EMR": ResourceKind(
+        "emr", "describe_step", "StepId", ("Step", "Status", "State"), frozenset({"COMPLETED"}), frozenset({"FAILED", "CANCELLED", "INTERRUPTED"}),
+        extra_arguments=("ClusterId",),
+    ),
+}
+
+
+def status_of(kind: ResourceKind, described: dict[str, Any]) -> str:
+    value: Any = described
+    for key in kind.status_path:
+        value = value.get(key, {}) if isinstance(value, dict) else {}
+    return str(value) if value else "Unknown"
+
+
+def failure_reason_of(kind: ResourceKind, described: dict[str, Any]) -> str | None:
+    if kind.service == "emr":
+        details = described.get("Step", {}).get("Status", {}).get("FailureDetails") or {}
+        return details.get("Message") or details.get("Reason")
+    return described.get(kind.reason_key)
+
+
+class SageMakerResourceTrigger(BaseTrigger):
+    """Poll one resource until it succeeds or fails.
+
+    :param step_type: a key of :data:`KINDS` (``Processing``, ``Training``, ``Endpoint``, ``EMR``, ...).
+    :param name: the job/endpoint name, or the EMR step id.
+    :param cluster_id: the EMR cluster (EMR only).
+    :param echo: returned unchanged in the event (what the resumed task needs).
+    :param poll_interval: seconds between Describe* calls.
+    :param timeout_at: absolute deadline (epoch seconds); ``None`` for none.
+    :param aws_conn_id: Airflow AWS connection.
+    :param region_name: AWS region.
+    :param verify: TLS verification.
+    :param botocore_config: botocore ``Config`` keyword arguments.
+    """
+
+    def __init__(
+        self,
+        *,
+        step_type: str,
+        name: str,
+        cluster_id: str | None = None,
+        echo: dict[str, Any] | None = None,
+        poll_interval: float = 30.0,
+        timeout_at: float | None = None,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.step_type = step_type
+        self.name = name
+        self.cluster_id = cluster_id
+        self.echo = echo
+        self.poll_interval = float(poll_interval)
+        self.timeout_at = timeout_at
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "step_type": self.step_type,
+                "name": self.name,
+                "cluster_id": self.cluster_id,
+                "echo": self.echo,
+                "poll_interval": self.poll_interval,
+                "timeout_at": self.timeout_at,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+                "verify": self.verify,
+                "botocore_config": self.botocore_config,
+            },
+        )
+
+    def _client(self) -> Any:
+        kind = KINDS[self.step_type]
+        hook = service_hook(kind.service, aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, config=self.botocore_config)
+        key = client_key(service=kind.service, conn=self.aws_conn_id, region=self.region_name, verify=self.verify, config=self.botocore_config)
+        return shared_client(key, hook.get_async_conn)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        kind = KINDS[self.step_type]
+        arguments = {kind.name_argument: self.name}
+        if "ClusterId" in kind.extra_arguments:
+            arguments["ClusterId"] = self.cluster_id
+        failures = 0
+        async with self._client() as client:
+            describe = getattr(client, kind.describe)
+            while True:
+                if self.timeout_at is not None and time.time() >= self.timeout_at:
+                    yield TriggerEvent({"status": "timeout", "name": self.name, "step_type": self.step_type, "echo": self.echo})
+                    return
+                try:
+                    described = json_safe(await describe(**arguments))
+                except Exception as exc:  # noqa: BLE001 - classify, then retry or report
+                    if not _retriable(exc):
+                        yield TriggerEvent({"status": "error", "name": self.name, "step_type": self.step_type, "message": str(exc), "echo": self.echo})
+                        return
+                    failures += 1
+                    await asyncio.sleep(min(self.poll_interval * 2 ** min(failures, 10), MAX_BACKOFF_SECONDS))
+                    continue
+                failures = 0
+                status = status_of(kind, described)
+                if status in kind.succeeded or status in kind.failed:
+                    described.pop("ResponseMetadata", None)
+                    yield TriggerEvent(
+                        {
+                            "status": "succeeded" if status in kind.succeeded else "failed",
+                            "resource_status": status,
+                            "name": self.name,
+                            "step_type": self.step_type,
+                            "failure_reason": failure_reason_of(kind, described),
+                            "described": described,
+                            "echo": self.echo,
+                        }
+                    )
+                    return
+                await asyncio.sleep(self.poll_interval)
