@@ -27,7 +27,6 @@ import copy
 import hashlib
 import json
 import logging
-import random
 import secrets
 import string
 import threading
@@ -42,14 +41,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from airflow_provider_smpipe.definition.errors import DefinitionError, InvalidDefinitionError
 from airflow_provider_smpipe.definition.expressions import Resolver, render_join_value, s3_join
 from airflow_provider_smpipe.definition.loader import load_definition
-from airflow_provider_smpipe.definition.model import STEP_TYPES, PipelineDefinition, PropertyFile, RetryPolicy, Step, canonical_json
+from airflow_provider_smpipe.definition.model import PipelineDefinition, PropertyFile, RetryPolicy, Step, canonical_json
 from airflow_provider_smpipe.definition.naming import job_name as core_job_name
 from airflow_provider_smpipe.definition.naming import sanitize_name_part
 from airflow_provider_smpipe.definition.parameters import resolve_parameters, to_wire_string
 from airflow_provider_smpipe.definition.properties import normalize_properties, output_parameters_map, synthesize_properties
 from airflow_provider_smpipe.definition.selective import plan_selective_execution
 from airflow_provider_smpipe.emulator.errors import ConflictException, ResourceNotFound, ValidationException
-from airflow_provider_smpipe.emulator.gateway import Gateway, json_safe, moto_account, sagemaker_backend
+from airflow_provider_smpipe.emulator.gateway import Gateway, json_safe, sagemaker_backend
 from airflow_provider_smpipe.emulator.scenario import Scenario, StepScript
 
 log = logging.getLogger(__name__)
@@ -949,7 +948,6 @@ class StepWorker:
     # -- job-like steps --
 
     def job_step(self) -> None:
-        stype = self.step.type
         attempt = self.run.attempt_count
         first_attempt_at = time.monotonic()
         time_scale = self.execution.scenario.time_scale
@@ -1480,7 +1478,3 @@ def _experiment_config(execution: Execution) -> dict[str, str] | None:
 
 def _parameter_message(problem: DefinitionError) -> str:
     return problem.problem + (f" (expected {problem.expected})" if problem.expected else "")
-
-
-def seeded_random(seed: int | None) -> random.Random:
-    return random.Random(seed)

@@ -6,7 +6,7 @@ A scenario is plain JSON (or the equivalent dict / dataclasses in Python)::
       "default_step_seconds": 0.2,          # how long an unscripted step takes
       "time_scale": 0.01,                   # multiplies waits that come from the definition
                                             #   (retry IntervalSeconds, ExpireAfterMin, cache ExpireAfter)
-      "seed": 0,                            # seeds throttling and generated values
+      "seed": 0,                            # seeds throttling (unless throttle.seed is given)
       "steps": {
         "TrainAbaloneModel": {
           "seconds": 1.0,

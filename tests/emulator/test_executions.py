@@ -11,6 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 from emulator_helpers import ROLE, Pipelines, definition_with, training_step, unique, wait_for
 
+from airflow_provider_smpipe.emulator import FailScript, Scenario, StepScript, run_emulator
+
 
 def _chain(**extra_b: Any) -> dict[str, Any]:
     return definition_with(
@@ -36,7 +38,7 @@ def _job_name(row: dict[str, Any]) -> str:
 
 
 def test_a_failing_step_fails_the_execution_and_nothing_after_it_runs(pipelines: Pipelines, emulator_scenario: Any, sm: Any) -> None:
-    emulator_scenario({"default_step_seconds": 0.02, "steps": {"B": {"fail": {"reason": "AlgorithmError: loss is NaN"}}}})
+    emulator_scenario(Scenario(default_step_seconds=0.02, steps={"B": StepScript(fail=FailScript("AlgorithmError: loss is NaN"))}))  # the Python API
     arn = pipelines.run(pipelines.create(_chain(), "fail"))
     described = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
     assert described["PipelineExecutionStatus"] == "Failed"
@@ -77,6 +79,15 @@ def test_stop_while_executing(pipelines: Pipelines, emulator_scenario: Any, sm: 
         sm_no_retry.stop_pipeline_execution(PipelineExecutionArn=arn)
     code, message = _error(excinfo)
     assert code == "ValidationException" and "Only pipelines with 'Executing' status can be stopped" in message
+
+
+def test_stop_and_retry_requests_are_idempotent_by_client_request_token(pipelines: Pipelines, emulator_scenario: Any, sm: Any) -> None:
+    emulator_scenario({"steps": {"A": {"seconds": 5.0}}})
+    arn = pipelines.start(pipelines.create(_chain(), "stop"))
+    token = "k" * 40
+    sm.stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=token)
+    assert pipelines.wait(arn)["PipelineExecutionStatus"] == "Stopped"
+    assert sm.stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=token)["PipelineExecutionArn"] == arn
 
 
 # -- retry ------------------------------------------------------------------------------------------
@@ -311,3 +322,15 @@ def test_requests_are_validated_like_the_service(emulator: Any, sm_no_retry: Any
         with pytest.raises(ClientError) as excinfo:
             call()
         assert _error(excinfo)[0] == "ResourceNotFound"
+
+
+def test_run_emulator_is_a_self_contained_server() -> None:
+    import urllib.request
+
+    with run_emulator({"default_step_seconds": 0.01}) as private:
+        url = private.endpoint_url
+        with urllib.request.urlopen(url + "/_smpipe/health", timeout=5) as response:
+            assert response.status == 200
+        assert private.scenario.default_step_seconds == 0.01
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url + "/_smpipe/health", timeout=2)

@@ -241,15 +241,17 @@ def test_cli_serves_until_interrupted(tmp_path: Path) -> None:
     assert process.returncode == 0, err
 
 
-def test_cli_rejects_a_malformed_scenario(tmp_path: Path) -> None:
+def test_cli_rejects_a_malformed_scenario(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from airflow_provider_smpipe.cli import main
+
     scenario = tmp_path / "bad.json"
     scenario.write_text('{"steps": {"Train": {"fail": {"reason": 3}}}, "throttle": {"fraction": 2}}')
-    process = _cli("--scenario", str(scenario))
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 1
+    assert main(["emulator", "--scenario", str(scenario)]) == 1  # exits before listening
+    err = capsys.readouterr().err
     assert "invalid scenario" in err and "$.steps.Train.fail.reason: expected a non-empty string" in err
     assert "$.throttle.fraction: 2.0 is more than 1" in err
     scenario.write_text("{not json")
-    process = _cli("--scenario", str(scenario))
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 1 and "not valid JSON" in err
+    assert main(["emulator", "--scenario", str(scenario)]) == 1
+    assert "not valid JSON" in capsys.readouterr().err
+    assert main(["emulator", "--scenario", str(tmp_path / "missing.json")]) == 1
+    assert "cannot read the file" in capsys.readouterr().err
