@@ -145,3 +145,12 @@ def test_malformed_scenarios_list_every_problem_with_its_location(tmp_path: Path
         Scenario.load(tmp_path / "missing.json")
     path.write_text(json.dumps(ISSUE_EXAMPLE))
     assert Scenario.load(path).step("STEP").metrics == {"METRIC_NAME": 0.5}
+
+
+def test_the_documented_example_scenario_loads() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "emulator.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in docs.split("```json\n")[1:]]
+    example = next(b for b in blocks if '"default_step_seconds"' in b)
+    scenario = Scenario.from_json(example, source="docs/emulator.md")
+    assert scenario.step("TrainAbaloneModel").fail == FailScript("InternalServerError: capacity", (1,), "SageMaker.CAPACITY_ERROR")
+    assert scenario.delay_seconds == {"ListPipelineExecutionSteps": 0.05}
