@@ -600,32 +600,45 @@ class _Validator:
     # -- expressions -----------------------------------------------------------------------------
 
     def _check_value(self, value: Any, loc: str, step: Step | None, refs: set[str]) -> None:
-        """Walk a value; check every expression in it and collect the steps it references."""
+        """Walk a value; check every expression in it and collect the steps it references.
+
+        Only containers are descended into, so no location string is built for the (many) scalar
+        leaves of a request: this walk is most of the cost of loading a definition.
+        """
         if isinstance(value, list):
             for index, item in enumerate(value):
-                self._check_value(item, f"{loc}[{index}]", step, refs)
+                if isinstance(item, (dict, list)):
+                    self._check_value(item, f"{loc}[{index}]", step, refs)
             return
         if not isinstance(value, dict):
             return
-        keys = list(value)
-        expr_keys = [k for k in keys if k == GET or (isinstance(k, str) and k.startswith("Std:"))]
-        if not expr_keys:
-            for key, item in value.items():
+        if len(value) == 1:
+            kind = next(iter(value))
+            if kind == GET or (isinstance(kind, str) and kind.startswith("Std:")):
+                self._check_expression(kind, value[kind], loc, step, refs)
+                return
+        elif GET in value or any(isinstance(k, str) and k.startswith("Std:") for k in value):
+            expr_keys = [k for k in value if k == GET or (isinstance(k, str) and k.startswith("Std:"))]
+            self.problem(
+                f"expression object has extra keys {sorted(str(k) for k in value if k not in expr_keys)}",
+                step=step.name if step else None,
+                location=loc,
+                expected=f"exactly one key, '{expr_keys[0]}'",
+            )
+            return
+        for key, item in value.items():
+            if isinstance(item, (dict, list)):
                 self._check_value(item, child_location(loc, key), step, refs)
-            return
-        step_name = step.name if step else None
-        if len(keys) != 1:
-            self.problem(f"expression object has extra keys {sorted(k for k in keys if k not in expr_keys)}", step=step_name, location=loc, expected=f"exactly one key, '{expr_keys[0]}'")
-            return
-        kind = keys[0]
+
+    def _check_expression(self, kind: str, body: Any, loc: str, step: Step | None, refs: set[str]) -> None:
         if kind == GET:
-            self._check_get(value[GET], loc, step, refs)
+            self._check_get(body, loc, step, refs)
         elif kind == JOIN:
-            self._check_join(value[JOIN], f"{loc}['{JOIN}']", step, refs)
+            self._check_join(body, f"{loc}['{JOIN}']", step, refs)
         elif kind == JSON_GET:
-            self._check_json_get(value[JSON_GET], f"{loc}['{JSON_GET}']", step, refs)
+            self._check_json_get(body, f"{loc}['{JSON_GET}']", step, refs)
         else:
-            self.problem(f"unknown function '{kind}'{did_you_mean(kind, FUNCTIONS)}", step=step_name, location=loc, expected=" or ".join(FUNCTIONS))
+            self.problem(f"unknown function '{kind}'{did_you_mean(kind, FUNCTIONS)}", step=step.name if step else None, location=loc, expected=" or ".join(FUNCTIONS))
 
     def _check_join(self, body: Any, loc: str, step: Step | None, refs: set[str]) -> None:
         step_name = step.name if step else None

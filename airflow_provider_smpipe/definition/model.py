@@ -244,6 +244,7 @@ class PipelineDefinition:
     graph: StepGraph
     raw: dict[str, Any] = field(repr=False)
     source: str | None = None
+    _hash: str | None = field(default=None, repr=False, compare=False)
 
     def step(self, name: str) -> Step:
         try:
@@ -256,7 +257,9 @@ class PipelineDefinition:
 
     def content_hash(self) -> str:
         """SHA-256 of the canonical JSON (sorted keys, no whitespace): equal for equal definitions."""
-        return canonical_hash(self.raw)
+        if self._hash is None:
+            self._hash = canonical_hash(self.raw)
+        return self._hash
 
 
 def canonical_json(document: Any) -> str:

@@ -7,14 +7,19 @@ from typing import Any
 
 from airflow.sdk import DAG, TaskGroup
 
+from airflow_provider_smpipe.definition.model import PipelineDefinition
 from airflow_provider_smpipe.translation.load import DefinitionSource, load_for_translation
+from airflow_provider_smpipe.translation.operators import TranslationSettings
 from airflow_provider_smpipe.translation.render import definition_doc, pipeline_params, render_steps
 
 START_TIME_CHOICES = ("run_start", "logical_date")
 
 
-def _operator_kwargs(
+def _settings(
+    definition: PipelineDefinition,
     *,
+    pipeline_name: str,
+    task_prefix: str,
     start_time_from: str,
     deferrable: bool | None,
     poll_interval: float,
@@ -23,10 +28,13 @@ def _operator_kwargs(
     region_name: str | None,
     verify: bool | str | None,
     botocore_config: dict[str, Any] | None,
-) -> dict[str, Any]:
+) -> TranslationSettings:
     if start_time_from not in START_TIME_CHOICES:
         raise ValueError(f"start_time_from must be one of {START_TIME_CHOICES}, not {start_time_from!r}")
     kwargs: dict[str, Any] = {
+        "definition": definition,
+        "pipeline_name": pipeline_name,
+        "task_prefix": task_prefix,
         "start_time_from": start_time_from,
         "poll_interval": poll_interval,
         "callback_reply_queue_url": callback_reply_queue_url,
@@ -37,7 +45,7 @@ def _operator_kwargs(
     }
     if deferrable is not None:
         kwargs["deferrable"] = deferrable
-    return kwargs
+    return TranslationSettings(**kwargs)
 
 
 class SageMakerPipelineDag(DAG):
@@ -87,9 +95,12 @@ class SageMakerPipelineDag(DAG):
         doc = definition_doc(loaded, name) + ("\n\n" + dag_kwargs.pop("doc_md") if dag_kwargs.get("doc_md") else "")
         if parallelism is not None:
             dag_kwargs.setdefault("max_active_tasks", int(parallelism))
-        super().__init__(dag_id=dag_id, params=params, doc_md=doc, **dag_kwargs)
+        super().__init__(dag_id=dag_id, doc_md=doc, **dag_kwargs)
         self.pipeline_definition = loaded
-        kwargs = _operator_kwargs(
+        settings = _settings(
+            loaded,
+            pipeline_name=name,
+            task_prefix="",
             start_time_from=start_time_from,
             deferrable=deferrable,
             poll_interval=poll_interval,
@@ -100,7 +111,11 @@ class SageMakerPipelineDag(DAG):
             botocore_config=botocore_config,
         )
         with self:
-            self.tasks_by_step: Mapping[str, Any] = render_steps(loaded, pipeline_name=name, operator_kwargs=kwargs)
+            self.tasks_by_step: Mapping[str, Any] = render_steps(loaded, settings)
+        # Params are set after the tasks exist: Airflow deep-copies the DAG's params into every task
+        # it creates, which made building a 1000-step DAG 3x slower; at run time a task's params are
+        # merged from the DAG's anyway, and the trigger form reads the DAG's.
+        self.params.update(params)
 
 
 class SageMakerPipelineTaskGroup(TaskGroup):
@@ -131,12 +146,10 @@ class SageMakerPipelineTaskGroup(TaskGroup):
         loaded = load_for_translation(definition)
         super().__init__(group_id=group_id, **group_kwargs)
         self.pipeline_definition = loaded
-        dag = self.dag
-        if dag is not None:
-            for key, param in pipeline_params(loaded).items():
-                if key not in dag.params:
-                    dag.params[key] = param
-        kwargs = _operator_kwargs(
+        settings = _settings(
+            loaded,
+            pipeline_name=pipeline_name or group_id,
+            task_prefix=f"{self.group_id}.",
             start_time_from=start_time_from,
             deferrable=deferrable,
             poll_interval=poll_interval,
@@ -147,6 +160,8 @@ class SageMakerPipelineTaskGroup(TaskGroup):
             botocore_config=botocore_config,
         )
         with self:
-            self.tasks_by_step: Mapping[str, Any] = render_steps(
-                loaded, pipeline_name=pipeline_name or group_id, task_prefix=f"{self.group_id}.", operator_kwargs=kwargs
-            )
+            self.tasks_by_step: Mapping[str, Any] = render_steps(loaded, settings)
+        if self.dag is not None:  # after the tasks, for the same reason as in SageMakerPipelineDag
+            for key, param in pipeline_params(loaded).items():
+                if key not in self.dag.params:
+                    self.dag.params[key] = param

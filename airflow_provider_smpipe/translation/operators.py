@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pendulum
+from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowSkipException, BaseOperator, conf
@@ -73,42 +74,63 @@ def create_error_type(exc: ClientError) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class TranslationSettings:
+    """What every step task of one translated pipeline shares (one object for the whole DAG, so
+    building a large DAG sets two attributes per task instead of a dozen).
+
+    :param definition: the loaded definition.
+    :param pipeline_name: ``Execution.PipelineName``.
+    :param task_prefix: task-id prefix of the step tasks (a TaskGroup's ``group_id.``).
+    :param start_time_from: ``run_start`` or ``logical_date`` for ``Execution.StartDateTime``.
+    :param deferrable: wait for jobs in the triggerer.
+    :param poll_interval: seconds between status checks.
+    :param callback_reply_queue_url: where Callback answers arrive (default ``<SqsQueueUrl>-replies``).
+    :param aws_conn_id: Airflow AWS connection.
+    :param region_name: AWS region.
+    :param verify: TLS verification.
+    :param botocore_config: botocore ``Config`` keyword arguments.
+    """
+
+    definition: PipelineDefinition
+    pipeline_name: str
+    task_prefix: str = ""
+    start_time_from: str = "run_start"
+    deferrable: bool = field(default_factory=lambda: conf.getboolean("operators", "default_deferrable", fallback=False))
+    poll_interval: float = 30.0
+    callback_reply_queue_url: str | None = None
+    aws_conn_id: str | None = "aws_default"
+    region_name: str | None = None
+    verify: bool | str | None = None
+    botocore_config: dict[str, Any] | None = None
+
+
 class _TranslatedStep(BaseOperator):
-    """Shared construction (kept light: building a 1000-step DAG must stay cheap)."""
+    """Shared construction (kept light: building a 1000-step DAG must stay cheap).
+
+    :param settings: the pipeline-wide :class:`TranslationSettings`.
+    :param step_name: the step this task runs.
+    """
 
     template_fields = ()  # values come from params/XCom through the core's evaluator, never Jinja
     ui_color = "#e8f4ff"
 
-    def __init__(
-        self,
-        *,
-        definition: PipelineDefinition,
-        step_name: str,
-        pipeline_name: str,
-        task_prefix: str = "",
-        start_time_from: str = "run_start",
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = 30.0,
-        callback_reply_queue_url: str | None = None,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, settings: TranslationSettings, step_name: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.definition = definition
+        self.settings = settings
         self.step_name = step_name
-        self.pipeline_name = pipeline_name
-        self.task_prefix = task_prefix
-        self.start_time_from = start_time_from
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
-        self.callback_reply_queue_url = callback_reply_queue_url
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
+
+    definition = property(lambda self: self.settings.definition)
+    pipeline_name = property(lambda self: self.settings.pipeline_name)
+    task_prefix = property(lambda self: self.settings.task_prefix)
+    start_time_from = property(lambda self: self.settings.start_time_from)
+    deferrable = property(lambda self: self.settings.deferrable)
+    poll_interval = property(lambda self: self.settings.poll_interval)
+    callback_reply_queue_url = property(lambda self: self.settings.callback_reply_queue_url)
+    aws_conn_id = property(lambda self: self.settings.aws_conn_id)
+    region_name = property(lambda self: self.settings.region_name)
+    verify = property(lambda self: self.settings.verify)
+    botocore_config = property(lambda self: self.settings.botocore_config)
 
     @property
     def step(self) -> Step:
@@ -148,18 +170,10 @@ class _TranslatedStep(BaseOperator):
 class SageMakerPipelineStepOperator(_TranslatedStep):
     """Run one pipeline step (every supported type except Condition and Fail) and push its properties.
 
-    :param definition: the loaded definition (shared by every task of the DAG).
+    Created by :func:`~airflow_provider_smpipe.translation.render.render_steps`, not by hand.
+
+    :param settings: the pipeline-wide :class:`TranslationSettings`.
     :param step_name: the step this task runs.
-    :param pipeline_name: ``Execution.PipelineName`` (defaults to the DAG id in the DAG form).
-    :param task_prefix: task-id prefix of the step tasks (a TaskGroup's ``group_id.``).
-    :param start_time_from: ``run_start`` (default) or ``logical_date`` for ``Execution.StartDateTime``.
-    :param deferrable: wait for jobs in the triggerer.
-    :param poll_interval: seconds between status checks.
-    :param callback_reply_queue_url: where Callback answers arrive (default ``<SqsQueueUrl>-replies``).
-    :param aws_conn_id: Airflow AWS connection.
-    :param region_name: AWS region.
-    :param verify: TLS verification.
-    :param botocore_config: botocore ``Config`` keyword arguments.
     """
 
     def execute(self, context: Context) -> Any:

@@ -77,8 +77,10 @@ def control_param_schemas(definition: PipelineDefinition) -> dict[str, dict[str,
     """Trigger-form fields for a selective re-run (optional; empty means a full run)."""
     return {
         SELECTED_STEPS_KEY: {
+            # No enum of step names: Airflow deep-copies the DAG's params into every task, so a
+            # per-step list would make building the DAG quadratic. Names are checked at run time.
             "type": ["null", "array"],
-            "items": {"type": "string", "enum": sorted(definition.steps)},
+            "items": {"type": "string"},
             "description": "Selective re-run: run only these steps (leave empty for a full run).",
             "title": "Steps to run",
         },

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from airflow.sdk import Param
@@ -12,6 +11,7 @@ from airflow_provider_smpipe.translation.operators import (
     SageMakerPipelineConditionOperator,
     SageMakerPipelineFailOperator,
     SageMakerPipelineStepOperator,
+    TranslationSettings,
 )
 from airflow_provider_smpipe.translation.plan import control_param_schemas, param_schema, plan_steps
 
@@ -47,15 +47,8 @@ def definition_doc(definition: PipelineDefinition, pipeline_name: str) -> str:
     )
 
 
-def render_steps(
-    definition: PipelineDefinition,
-    *,
-    pipeline_name: str,
-    task_prefix: str = "",
-    operator_kwargs: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+def render_steps(definition: PipelineDefinition, settings: TranslationSettings) -> dict[str, Any]:
     """Create the step tasks in the current DAG / TaskGroup context; returns ``{step name: task}``."""
-    shared = dict(operator_kwargs or {})
     tasks: dict[str, Any] = {}
     for plan in plan_steps(definition):
         step = plan.step
@@ -64,15 +57,7 @@ def render_steps(
             extra["task_display_name"] = step.display_name
         if step.description:
             extra["doc"] = step.description
-        task = OPERATORS[plan.kind](
-            task_id=plan.task_id,
-            definition=definition,
-            step_name=step.name,
-            pipeline_name=pipeline_name,
-            task_prefix=task_prefix,
-            **extra,
-            **shared,
-        )
+        task = OPERATORS[plan.kind](task_id=plan.task_id, settings=settings, step_name=step.name, **extra)
         for upstream in plan.upstream:
             tasks[upstream] >> task
         tasks[step.name] = task
