@@ -31,7 +31,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from airflow_provider_smpipe.emulator.api import OWNED_OPERATIONS, Api
 from airflow_provider_smpipe.emulator.engine import Engine
 from airflow_provider_smpipe.emulator.errors import AwsError, InternalFailure, ThrottlingException, error_response, new_request_id
-from airflow_provider_smpipe.emulator.gateway import INTERNAL_HEADER, Gateway, moto_account
+from airflow_provider_smpipe.emulator.gateway import INTERNAL_HEADER, Gateway, moto_account, sagemaker_backend
 from airflow_provider_smpipe.emulator.scenario import Scenario, ScenarioError, coerce_scenario
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,10 @@ class EmulatorApp:
         if body is not None:
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
-        return self.moto(environ, start_response)
+        result = self.moto(environ, start_response)
+        if target_prefix == "SageMaker" and operation in ("CreatePipeline", "UpdatePipeline") and body:
+            _keep_s3_definition_text(environ, body)
+        return result
 
     def _identify(self, environ: dict[str, Any]) -> tuple[str, str, str | None, bytes | None]:
         """``(service, operation, target prefix, body if it was read)``."""
@@ -233,6 +236,31 @@ class EmulatorApp:
             404,
             {"error": f"no such endpoint: {method} {path}", "endpoints": ["GET /_smpipe/state", "POST /_smpipe/reset", "GET|POST /_smpipe/scenario", "GET /_smpipe/health"]},
         )
+
+
+def _keep_s3_definition_text(environ: dict[str, Any], body: bytes) -> None:
+    """moto stores a definition given as ``PipelineDefinitionS3Location`` as a parsed dict, so its
+    DescribePipeline returns the dict's Python repr (not JSON). Store the S3 object's text instead."""
+    try:
+        request = json.loads(body)
+        location = request.get("PipelineDefinitionS3Location")
+        if not location:
+            return
+        match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        region = match.group(1) if match else "us-east-1"
+        account = moto_account()
+        pipeline = sagemaker_backend(account, region).pipelines.get(request.get("PipelineName"))
+        if pipeline is None or isinstance(pipeline.pipeline_definition, str):
+            return
+        try:
+            from moto.s3.models import s3_backends
+
+            text = s3_backends[account]["aws"].get_object(location["Bucket"], location["ObjectKey"]).value.decode("utf-8")
+        except Exception:  # pragma: no cover - fall back to the parsed document
+            text = json.dumps(pipeline.pipeline_definition)
+        pipeline.pipeline_definition = text
+    except Exception:  # pragma: no cover - never break moto's own answer
+        log.debug("could not normalise the S3 pipeline definition", exc_info=True)
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

@@ -140,6 +140,15 @@ def test_everything_else_is_moto(emulator: Any, sm: Any) -> None:
     assert sm.describe_pipeline(PipelineName=name)["PipelineName"] == name
     assert name in [p["PipelineName"] for p in sm.list_pipelines(MaxResults=100)["PipelineSummaries"]]
     sm.delete_pipeline(PipelineName=name)
+    # A definition given by S3 location: moto stores the parsed dict (DescribePipeline would return its
+    # Python repr); the emulator keeps the object's JSON text, and the execution runs it.
+    text = json.dumps(definition_with([training_step("FromS3")]), indent=1)
+    s3.put_object(Bucket=bucket, Key="def.json", Body=text.encode())
+    sm.create_pipeline(PipelineName=name, PipelineDefinitionS3Location={"Bucket": bucket, "ObjectKey": "def.json"}, RoleArn="arn:aws:iam::123456789012:role/R")
+    assert sm.describe_pipeline(PipelineName=name)["PipelineDefinition"] == text
+    arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+    assert emulator.wait_for_execution(arn) == "Succeeded"
+    assert sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=arn)["PipelineDefinition"] == text
     sts = emulator.client("sts")
     assert sts.get_caller_identity()["Account"] == "123456789012"
 
