@@ -433,9 +433,14 @@ class Engine:
                 self.finished.wait(remaining)
             return execution.status
 
-    def state(self) -> list[dict[str, Any]]:
+    def state(self, *, arn: str | None = None, pipeline: str | None = None) -> list[dict[str, Any]]:
+        """Every execution's state (optionally only the one with ``arn``, or those of ``pipeline``)."""
         with self.lock:
-            return [e.state() for e in self.executions.values()]
+            return [
+                e.state()
+                for e in self.executions.values()
+                if (arn is None or e.arn.lower() == arn.lower()) and (pipeline is None or e.pipeline_name.lower() == pipeline.lower())
+            ]
 
     def forget(self) -> None:
         """Drop finished executions, the cache and answered callbacks (running ones are kept)."""

@@ -83,7 +83,7 @@ class EmulatorApp:
         if executions:
             self.engine.forget()
 
-    def state(self) -> dict[str, Any]:
+    def state(self, *, arn: str | None = None, pipeline: str | None = None) -> dict[str, Any]:
         with self.lock:
             counters = {
                 "calls": dict(self.calls),
@@ -92,7 +92,7 @@ class EmulatorApp:
             }
         return {
             "endpoint_url": self.endpoint_url(),
-            "executions": self.engine.state(),
+            "executions": self.engine.state(arn=arn, pipeline=pipeline),
             **counters,
             "scenario": self.scenario.to_dict(),
         }
@@ -213,7 +213,10 @@ class EmulatorApp:
             if route == "/_smpipe/health":
                 return _json(start_response, 200, {"ok": True})
             if route == "/_smpipe/state" and method == "GET":
-                return _json(start_response, 200, self.state())
+                query = parse_qs(environ.get("QUERY_STRING", ""))
+                arn = query.get("execution", [None])[0]
+                pipeline = query.get("pipeline", [None])[0]
+                return _json(start_response, 200, self.state(arn=arn, pipeline=pipeline))
             if route == "/_smpipe/reset" and method == "POST":
                 body = _read_body(environ)
                 options = json.loads(body) if body.strip() else {}
@@ -382,9 +385,12 @@ class EmulatorServer:
     def scenario(self) -> Scenario:
         return self.app.scenario
 
-    def state(self) -> dict[str, Any]:
-        """What ``GET /_smpipe/state`` returns: executions with their steps, call counts, throttles."""
-        return self.app.state()
+    def state(self, *, execution: str | None = None, pipeline: str | None = None) -> dict[str, Any]:
+        """What ``GET /_smpipe/state`` returns: executions with their steps, call counts, throttles.
+
+        :param execution: only that execution (ARN); :param pipeline: only that pipeline's executions.
+        """
+        return self.app.state(arn=execution, pipeline=pipeline)
 
     def calls(self, operation: str | None = None) -> Any:
         """All call counts, or the count of one operation."""

@@ -101,11 +101,11 @@ class Pipelines:
         return rows
 
     def step_state(self, arn: str) -> dict[str, dict[str, Any]]:
-        execution = next(e for e in self.emulator.state()["executions"] if e["arn"] == arn)
-        return {s["name"]: s for s in execution["steps"]}
+        return {s["name"]: s for s in self.execution_state(arn)["steps"]}
 
     def execution_state(self, arn: str) -> dict[str, Any]:
-        return next(e for e in self.emulator.state()["executions"] if e["arn"] == arn)
+        (execution,) = self.emulator.state(execution=arn)["executions"]
+        return execution
 
 
 def definition_with(steps: list[dict[str, Any]], parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:

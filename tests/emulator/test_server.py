@@ -47,6 +47,8 @@ def test_state_endpoint_lists_executions_steps_and_counts_calls(pipelines: Pipel
     emulator.wait_for_execution(arn)
     status, state = _http(emulator, "GET", "/_smpipe/state")
     assert status == 200
+    assert _http(emulator, "GET", f"/_smpipe/state?execution={arn}")[1]["executions"] == [e for e in state["executions"] if e["arn"] == arn]
+    assert [e["arn"] for e in _http(emulator, "GET", f"/_smpipe/state?pipeline={name}")[1]["executions"]] == [arn]
     assert state["calls"]["StartPipelineExecution"] == 1 and state["calls"]["DescribePipelineExecution"] == 3
     assert state["calls_by_service"]["sagemaker"]["DescribePipelineExecution"] == 3
     assert "CreateTrainingJob" not in state["calls"]  # the engine's own calls to moto are not counted
