@@ -1242,7 +1242,15 @@ class StepWorker:
         if step_id:
             metadata["StepId"] = step_id
         self.set(metadata={"EMR": dict(metadata)})
-        self.sleep(self.execution.scenario.seconds_for(self.step.name))
+        try:
+            self.sleep(self.execution.scenario.seconds_for(self.step.name))
+        except StepStopped:
+            try:  # (moto has no CancelSteps: a step on an existing cluster is left as moto has it)
+                if created_cluster:
+                    emr.terminate_job_flows(JobFlowIds=[cluster_id])
+            except (ClientError, BotoCoreError):  # pragma: no cover - best effort
+                pass
+            raise
         fail = self.script.fail
         failed = fail is not None and fail.fails_attempt(self.run.attempt_count)
         if step_id is not None:
