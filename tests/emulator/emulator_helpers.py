@@ -83,14 +83,17 @@ class Pipelines:
         return arn
 
     def wait(self, arn: str, timeout: float = 20.0) -> dict[str, Any]:
-        """Poll DescribePipelineExecution (as a user would) until the execution is terminal."""
-        return wait_for(
-            lambda: (d := self.sm.describe_pipeline_execution(PipelineExecutionArn=arn))["PipelineExecutionStatus"]
-            in ("Succeeded", "Failed", "Stopped")
-            and d,
-            timeout,
-            what=f"{arn} to finish",
-        )
+        """Wait (without polling) until the execution is terminal; return DescribePipelineExecution.
+
+        The polling clients are exercised by their own tests (aiobotocore/boto3, the Airflow hook);
+        here polling would only compete with the engine's threads for the interpreter."""
+        try:
+            self.emulator.wait_for_execution(arn, timeout)
+        except TimeoutError as exc:
+            pytest.fail(str(exc))
+        described = self.sm.describe_pipeline_execution(PipelineExecutionArn=arn)
+        assert described["PipelineExecutionStatus"] in ("Succeeded", "Failed", "Stopped")
+        return described
 
     def steps(self, arn: str) -> dict[str, dict[str, Any]]:
         """Every step row of the execution (all pages), by step name."""
