@@ -204,9 +204,8 @@ def test_steps_run_concurrently_up_to_max_parallel_execution_steps(pipelines: Pi
     emulator_scenario({"default_step_seconds": 0.2})
     definition = definition_with([training_step(f"S{i}") for i in range(4)])
     name = pipelines.create(definition, "parallel")
-    started = time.monotonic()
     free = pipelines.run(name)
-    assert time.monotonic() - started < 0.75 and _max_overlap(pipelines, free) == 4  # not 4 x 0.2 s
+    assert _max_overlap(pipelines, free) == 4  # all four ran at the same time
     limited = pipelines.run(name, ParallelismConfiguration={"MaxParallelExecutionSteps": 2})
     assert _max_overlap(pipelines, limited) == 2
     assert sm.describe_pipeline_execution(PipelineExecutionArn=limited)["ParallelismConfiguration"] == {"MaxParallelExecutionSteps": 2}
