@@ -53,7 +53,7 @@ def test_a_failing_step_fails_the_execution_and_nothing_after_it_runs(pipelines:
 
 def test_running_steps_finish_after_a_failure_but_nothing_new_starts(pipelines: Pipelines, emulator_scenario: Any) -> None:
     definition = definition_with([training_step("Slow"), training_step("Bad"), training_step("AfterSlow", depends_on=["Slow"])])
-    emulator_scenario({"steps": {"Slow": {"seconds": 0.4}, "Bad": {"seconds": 0.02, "fail": "boom"}}})
+    emulator_scenario({"steps": {"Slow": {"seconds": 1.0}, "Bad": {"seconds": 0.02, "fail": "boom"}}})
     arn = pipelines.run(pipelines.create(definition, "par-fail"))
     steps = pipelines.steps(arn)
     assert {n: r["StepStatus"] for n, r in steps.items()} == {"Slow": "Succeeded", "Bad": "Failed"}
@@ -70,7 +70,7 @@ def test_stop_while_executing(pipelines: Pipelines, emulator_scenario: Any, sm: 
     assert sm.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"] in ("Stopping", "Stopped")
     started = time.monotonic()
     final = pipelines.wait(arn, timeout=5)
-    assert time.monotonic() - started < 2  # did not wait for the 5 s step
+    assert time.monotonic() - started < 4  # did not wait for the 5 s step
     assert final["PipelineExecutionStatus"] == "Stopped"
     steps = pipelines.steps(arn)
     assert set(steps) == {"A"} and steps["A"]["StepStatus"] == "Stopped"
@@ -214,7 +214,7 @@ def test_steps_run_concurrently_up_to_max_parallel_execution_steps(pipelines: Pi
 
 
 def test_update_pipeline_execution_changes_parallelism_and_names(pipelines: Pipelines, emulator_scenario: Any, sm: Any) -> None:
-    emulator_scenario({"default_step_seconds": 0.15})
+    emulator_scenario({"default_step_seconds": 0.3})
     name = pipelines.create(definition_with([training_step(f"S{i}") for i in range(4)]), "update")
     arn = pipelines.start(name, ParallelismConfiguration={"MaxParallelExecutionSteps": 1}, PipelineExecutionDisplayName="first")
     sm.update_pipeline_execution(
