@@ -50,7 +50,14 @@ def airflow_env(airflow_db: None, aws_connection: str, emulator_scenario: Callab
     return emulator_scenario
 
 
-def run_dag(dag: Any, *, run_conf: dict[str, Any] | None = None, logical_date: Any = None) -> Any:
+def run_dag(
+    dag: Any,
+    *,
+    run_conf: dict[str, Any] | None = None,
+    logical_date: Any = None,
+    run_after: Any = None,
+    mark_success_pattern: str | None = None,
+) -> Any:
     """Serialise ``dag`` into the metadata DB and run it with ``dag.test()``; returns the DagRun."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
@@ -60,6 +67,10 @@ def run_dag(dag: Any, *, run_conf: dict[str, Any] | None = None, logical_date: A
     bag.bag_dag(dag)
     sync_bag_to_db(bag, bundle_name="dags-folder", bundle_version=None)
     kwargs: dict[str, Any] = {"run_conf": run_conf}
+    if run_after is not None:  # dag.test names the run after run_after: pin it to run the same run again
+        kwargs["run_after"] = run_after
+    if mark_success_pattern is not None:
+        kwargs["mark_success_pattern"] = mark_success_pattern
     if logical_date is not None:
         kwargs["logical_date"] = logical_date
     return dag.test(**kwargs)
@@ -184,3 +195,38 @@ def callback_definition(queue_url: str) -> dict[str, Any]:
         }
     )
     return definition
+
+
+def clear_and_rerun(dag: Any, dag_run: Any, task_ids: list[str]) -> Any:
+    """What "Clear" in the UI does for ``task_ids`` of an existing run, then run what became
+    runnable with the same minimal loop ``dag.test()`` uses (other tasks keep state and XCom)."""
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.sdk import DagRunState, TaskInstanceState, timezone
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    session = settings.Session()
+    run = session.query(DagRun).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).one()
+    cleared = [ti for ti in run.get_task_instances(session=session) if ti.task_id in task_ids]
+    clear_task_instances(cleared, session, dag_run_state=DagRunState.RUNNING)
+    session.commit()
+    scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        session.expire_all()
+        run = session.query(DagRun).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).one()
+        if run.state != DagRunState.RUNNING:
+            break
+        run.dag = scheduler_dag
+        schedulable, _ = run.update_state(session=session)
+        for ti in schedulable:
+            if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
+                ti.try_number += 1
+            ti.state = TaskInstanceState.SCHEDULED
+            ti.scheduled_dttm = timezone.utcnow()
+        session.commit()
+        for ti in [t for t in run.get_task_instances(session=session) if t.state == TaskInstanceState.SCHEDULED]:
+            _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
+    return run

@@ -219,8 +219,9 @@ class SageMakerPipelineStartOperator(_WaitingOperator):
     Idempotent: the ``ClientRequestToken`` is derived from the task instance and its try number, and
     a retried (or crashed and retried) task first looks for the execution an earlier try started —
     through the task state store on Airflow 3.3+, otherwise by a marker in the execution
-    description — and re-attaches to it when it is running or has succeeded, instead of starting a
-    second one. A failed or stopped earlier execution is not re-attached: the retry starts afresh.
+    description — and re-attaches to it instead of starting a second one while it is still running.
+    An execution that already ended is not re-attached: the try starts a new one (clearing a finished
+    task in the UI re-runs the pipeline).
 
     :param pipeline_name: the pipeline (templated).
     :param parameters: ``{name: value}`` overrides (templated, e.g. ``{"InputDate": "{{ ds }}"}``);
@@ -318,7 +319,8 @@ class SageMakerPipelineStartOperator(_WaitingOperator):
         return steps, source
 
     def _earlier_execution(self, context: Context, marker: str) -> str | None:
-        """The execution an earlier try of this task started, if it is running or succeeded."""
+        """The execution an earlier try of this task started, if it is still running (a retry or a
+        worker crash mid-wait); a cleared task whose execution already ended starts a new one."""
         if context["ti"].try_number <= 1:
             return None
         candidates: list[str] = []
@@ -334,7 +336,7 @@ class SageMakerPipelineStartOperator(_WaitingOperator):
                     break
         for arn in candidates:
             status = self.hook.describe_execution(arn)["PipelineExecutionStatus"]
-            if status in ACTIVE_STATUSES or status == "Succeeded":
+            if status in ACTIVE_STATUSES:
                 self.log.info("Re-attaching to %s (%s), started by an earlier try of this task", arn, status)
                 return arn
             self.log.info("An earlier try's execution %s ended %s; starting a new one", arn, status)

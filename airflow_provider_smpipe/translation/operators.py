@@ -6,8 +6,9 @@ properties (the Describe* response as plain JSON, Lambda/Callback ``OutputParame
 Condition's ``Outcome``) as ``return_value``; Processing steps also push their property files.
 
 Idempotency: job names are deterministic per (run, step, try, attempt). A task that runs again
-(Airflow retry, worker crash) first looks for the job an earlier try created and re-attaches to it
-while it runs, or reuses it when it completed, instead of creating a second job.
+while the job an earlier try created is still running (an Airflow retry, a worker crash) re-attaches
+to that job instead of creating a second one; a task cleared after its job finished runs the step
+again (that is what clearing asks for).
 """
 
 from __future__ import annotations
@@ -243,7 +244,10 @@ class SageMakerPipelineStepOperator(_TranslatedStep):
         return job_name(self.step_name, run.execution_id, prefix=prefix, salt=f"{try_number}:{attempt}")
 
     def _earlier_job(self, run: StepRun) -> tuple[str, dict[str, Any]] | None:
-        """The newest job an earlier try of this task created, when it is running or completed."""
+        """The newest job an earlier try of this task created, if it is still running.
+
+        Only running work is re-attached to (a retry or a worker crash mid-wait): a user clearing a
+        finished task wants the step to run again."""
         kind = KINDS[self.step.type]
         client = run.client("sagemaker")
         for try_number in range(int(run.ti.try_number) - 1, 0, -1):
@@ -256,7 +260,7 @@ class SageMakerPipelineStepOperator(_TranslatedStep):
                     break
             if latest is not None:
                 status = status_of(kind, latest[1])
-                if status not in kind.failed:
+                if status not in kind.failed and status not in kind.succeeded:
                     return latest[0], json_safe(latest[1])
         return None
 

@@ -188,6 +188,7 @@ class StepRun:
             state = self.ti.get_dagrun_state(dag_id=self.context["dag_run"].dag_id, run_id=reference)
         except Exception as exc:  # noqa: BLE001 - the API says "not found" in several ways
             raise self._fail([DefinitionError(f"reference run '{reference}' cannot be read: {exc}", location=where)], "selective re-run") from None
+        state = getattr(state, "value", state)  # DagRunState is a str enum; compare its value
         if str(state) not in FINISHED_RUN_STATES:
             raise self._fail(
                 [DefinitionError(f"reference run '{reference}' is {state}", location=where, expected="a finished run (success or failed)")],
