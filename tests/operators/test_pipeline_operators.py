@@ -210,29 +210,34 @@ def test_throttling_during_a_deferred_wait(airflow_env: Any, hook: SageMakerPipe
 
 @pytest.mark.parametrize("task_state", [True, False], ids=["task-state-store", "description-marker"])
 def test_task_retry_after_start_reattaches_instead_of_starting_again(airflow_env: Any, hook: SageMakerPipelineHook, task_state: bool) -> None:
-    emulator = airflow_env({**FAST, "steps": {"A": {"seconds": 2.0}}})
+    emulator = airflow_env({**FAST, "steps": {"A": {"seconds": 6.0}}})
     pipeline = new_pipeline(hook, ["A"])
     emulator.reset()
 
-    class StartWithoutTaskState(SageMakerPipelineStartOperator):
-        """Airflow before 3.3 has no task_state_store: the description marker must do."""
+    class StartThenWorkerDies(SageMakerPipelineStartOperator):
+        """The worker dies right after StartPipelineExecution on the first try; on Airflow before
+        3.3 (no task_state_store) the description marker must find the execution."""
 
         def execute(self, context: Any) -> Any:
-            context = dict(context)
-            context.pop("task_state_store", None)
+            if not task_state:
+                context = dict(context)
+                context.pop("task_state_store", None)
             return super().execute(context)
 
-    operator = SageMakerPipelineStartOperator if task_state else StartWithoutTaskState
+        def _wait(self, context: Any, execution_arn: str, **kwargs: Any) -> Any:
+            if context["ti"].try_number == 1:
+                raise RuntimeError("worker lost after the start call")
+            return super()._wait(context, execution_arn, **kwargs)
+
     with dag() as d:
-        # The first try gives up waiting after 1.2 s (and fails); the retry must find the running
-        # execution and wait for it, not start a second one.
-        operator(task_id="start", pipeline_name=pipeline, max_wait=1.2, poll_interval=0.05, retries=1, retry_delay=timedelta(seconds=0))
+        StartThenWorkerDies(task_id="start", pipeline_name=pipeline, poll_interval=0.05, retries=1, retry_delay=timedelta(seconds=0))
     run = run_dag(d)
     assert task_states(run) == {"start": "success"}
     assert task_instance(run, "start").try_number == 2  # the first try really failed
     assert start_calls(emulator) == 1
     executions = list(hook.iter_executions(pipeline))
     assert len(executions) == 1 and xcom(run, "start")["execution_arn"] == executions[0]["PipelineExecutionArn"]
+    assert xcom(run, "start")["status"] == "Succeeded"
 
 
 def test_on_kill_stops_the_execution(airflow_env: Any, hook: SageMakerPipelineHook) -> None:
