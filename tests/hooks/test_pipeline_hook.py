@@ -168,3 +168,27 @@ def test_send_step_success_and_failure(hook: SageMakerPipelineHook, emulator_sce
 def test_send_with_unknown_token_is_a_client_error(hook: SageMakerPipelineHook) -> None:
     with pytest.raises(ClientError):
         hook.send_step_success("ABCDEFGHIJ", {"x": 1})
+
+
+def test_upsert_from_s3_and_large_definitions_go_through_s3(hook: SageMakerPipelineHook, emulator: Any, emulator_scenario: Any) -> None:
+    emulator_scenario(None)
+    s3 = emulator.client("s3")
+    bucket = unique("defs")
+    s3.create_bucket(Bucket=bucket)
+    small = chain_definition(["A", "B"])
+    s3.put_object(Bucket=bucket, Key="pipelines/small.json", Body=json.dumps(small).encode())
+    name = unique("froms3")
+    assert hook.upsert_pipeline(name, f"s3://{bucket}/pipelines/small.json", ROLE)["created"]
+    assert sorted(hook.get_definition(name).steps) == ["A", "B"]
+    with pytest.raises(ValueError, match=f"cannot read the definition at s3://{bucket}/missing.json"):
+        hook.upsert_pipeline(name, f"s3://{bucket}/missing.json", ROLE)
+
+    large = chain_definition([f"Step{i:03d}" for i in range(80)])  # ~120 KB compact: over the inline limit
+    assert len(json.dumps(large, separators=(",", ":"))) > 100 * 1024
+    with pytest.raises(ValueError, match="over the 102400-byte inline limit"):
+        hook.upsert_pipeline(unique("large"), large, ROLE)
+    big = unique("large")
+    assert hook.upsert_pipeline(big, large, ROLE, definition_s3_bucket=bucket)["created"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert any(k.startswith(f"{big}/definition-") for k in keys)
+    assert len(hook.get_definition(big).steps) == 80
