@@ -105,7 +105,8 @@ def emulator() -> Iterator[Any]:
     the pipeline operations it adds is checked against botocore's output shape. Pipelines persist
     for the session, so give each test its own pipeline names.
     """
-    pytest.importorskip("moto.server", reason="the emulator needs the 'emulator' extra (moto[server])")
+    # A hard import on purpose: the test environment always installs the 'emulator' extra, and a
+    # skip here would turn a broken install into a green run.
     from airflow_provider_smpipe.emulator import run_emulator
 
     with run_emulator(strict=True) as server:

@@ -55,7 +55,7 @@ def test_execution_sensor_failure_names_the_step(airflow_env: Any, hook: SageMak
 
 
 def test_step_sensor_succeeds_before_the_execution_ends(airflow_env: Any, hook: SageMakerPipelineHook) -> None:
-    airflow_env({"default_step_seconds": 0.05, "steps": {"B": {"seconds": 3.0}}})
+    airflow_env({"default_step_seconds": 0.05, "steps": {"B": {"seconds": 60.0}}})  # still running when the DAG ends
     pipeline = unique("steps")
     hook.upsert_pipeline(pipeline, chain_definition(["A", "B"]), ROLE)
     arn = hook.start_execution(hook.build_start_request(pipeline))
