@@ -47,6 +47,13 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--execution", metavar="E.json", help="{execution variable: value}")
     run.add_argument("--summary", action="store_true", help="print a table instead of the JSON report")
 
+    export = sub.add_parser("export", help="Print a deployed pipeline's definition (for the translation mode).")
+    export.add_argument("pipeline_name")
+    export.add_argument("--version-id", type=int, help="a PipelineVersionId (default: the current definition)")
+    export.add_argument("--region", help="AWS region (default: boto3's configuration)")
+    export.add_argument("--endpoint-url", help="SageMaker endpoint, e.g. the local emulator's")
+    export.add_argument("--profile", help="AWS profile name")
+
     for name, (_module, help_text) in PLUGGED_COMMANDS.items():
         plugged = sub.add_parser(name, help=help_text, add_help=False)
         plugged.add_argument("rest", nargs=argparse.REMAINDER)
@@ -63,6 +70,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     try:
         if args.command == "validate":
             return _validate(args, out)
+        if args.command == "export":
+            return _export(args, out, err)
         if args.command == "graph":
             definition = load_definition(args.definition)
             out.write(render_graph(definition, args.format) + "\n")
@@ -116,6 +125,27 @@ def _dry_run(args: argparse.Namespace, out: TextIO) -> int:
         out.write(_summary_table(report) + "\n")
     else:
         out.write(json.dumps(report, indent=2, default=str) + "\n")
+    return 0
+
+
+def _export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """DescribePipeline -> the definition, validated, pretty-printed with sorted keys (so a snapshot
+    committed next to a DAG diffs cleanly)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    client = session.client("sagemaker", endpoint_url=args.endpoint_url)
+    request: dict[str, Any] = {"PipelineName": args.pipeline_name}
+    if args.version_id is not None:
+        request["PipelineVersionId"] = args.version_id
+    try:
+        text = client.describe_pipeline(**request)["PipelineDefinition"]
+    except (ClientError, BotoCoreError) as exc:
+        err.write(f"error: cannot read pipeline '{args.pipeline_name}': {exc}\n")
+        return 1
+    definition = load_definition(text)
+    out.write(json.dumps(definition.raw, indent=2, sort_keys=True) + "\n")
     return 0
 
 
