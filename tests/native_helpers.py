@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 _counter = itertools.count(1)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import conf
+from airflow.providers.common.compat.sdk import AirflowFailException, conf
 
 from airflow_provider_smpipe.definition.errors import DefinitionError, InvalidDefinitionError, SelectionError
 from airflow_provider_smpipe.definition.naming import sanitize_name_part
@@ -277,10 +277,12 @@ class SageMakerPipelineStartOperator(_WaitingOperator):
         self.rerun_failed_steps_of = rerun_failed_steps_of
         self.pipeline_version_id = pipeline_version_id
         self.reattach = reattach
-        if selected_steps and rerun_failed_steps_of:
-            raise ValueError("give either selected_steps or rerun_failed_steps_of, not both")
 
     def execute(self, context: Context) -> Any:
+        # Checked here, not in __init__: both may be templates that render to None (see the
+        # selective re-run example DAG).
+        if self.selected_steps and self.rerun_failed_steps_of:
+            raise AirflowFailException("give either selected_steps or rerun_failed_steps_of, not both")
         hook = self.hook
         definition = hook.get_definition(self.pipeline_name, self.pipeline_version_id)
         selected, source = self._selection(definition)
