@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
-# The "run it" command: validates, graphs and dry-runs the bundled abalone definition with the
-# scenario inputs shipped beside it (no AWS account needed).
+# The "run it" command: builds ./.venv, checks the bundled definition with the smpipe CLI, then runs
+# the example DAGs (native mode, a selective re-run, translation mode) with Airflow against the
+# local emulator. No AWS account needed; nothing is left running; non-zero exit if a run failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 DEF=dags_examples/definitions/abalone.json
-IN=dags_examples/definitions/abalone_inputs
-SMPIPE=.venv/bin/smpipe
 echo "== smpipe validate $DEF"
-"$SMPIPE" validate "$DEF"
+.venv/bin/smpipe validate "$DEF"
+echo "== smpipe dry-run $DEF (what every step would receive; summary)"
+.venv/bin/smpipe dry-run "$DEF" --parameters dags_examples/definitions/abalone_inputs/parameters.json \
+  --step-outputs dags_examples/definitions/abalone_inputs/step_outputs.json \
+  --property-files dags_examples/definitions/abalone_inputs/property_files.json --summary
 echo
-echo "== smpipe graph $DEF --format mermaid"
-"$SMPIPE" graph "$DEF" --format mermaid
-echo
-echo "== smpipe dry-run $DEF (summary)"
-"$SMPIPE" dry-run "$DEF" --parameters "$IN/parameters.json" --step-outputs "$IN/step_outputs.json" \
-  --property-files "$IN/property_files.json" --summary
+echo "== Airflow runs against the local emulator"
+exec .venv/bin/python scripts/demo.py
