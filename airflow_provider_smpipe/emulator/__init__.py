@@ -3,7 +3,9 @@
 moto serves every AWS API; the emulator adds real pipeline executions (StartPipelineExecution and
 friends) that walk the definition with the definition core, create moto jobs, wait on callbacks,
 retry, cache, stop and re-run selectively, with what the steps "produce" scripted by a
-:class:`Scenario`. Nothing in the provider's product path imports this package.
+:class:`Scenario`; jobs, EMR steps and Lambda invocations that translated pipelines create
+directly follow the same scenario (``emulator.direct``). Nothing in the provider's product path
+imports this package.
 
 >>> from airflow_provider_smpipe.emulator import run_emulator
 >>> with run_emulator(scenario={"default_step_seconds": 0.1}) as emulator:  # doctest: +SKIP
@@ -22,6 +24,7 @@ from typing import Any
 from airflow_provider_smpipe.emulator.scenario import (
     CallbackScript,
     FailScript,
+    LambdaScript,
     Scenario,
     ScenarioError,
     StepScript,
@@ -34,6 +37,7 @@ __all__ = [
     "CallbackScript",
     "EmulatorServer",
     "FailScript",
+    "LambdaScript",
     "Scenario",
     "ScenarioError",
     "ShapeError",

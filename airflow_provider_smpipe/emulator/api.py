@@ -12,10 +12,11 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from airflow_provider_smpipe.emulator.direct import DirectWork
 from airflow_provider_smpipe.emulator.engine import Engine, Execution
 from airflow_provider_smpipe.emulator.errors import InternalFailure, ResourceNotFound, ValidationException
 from airflow_provider_smpipe.emulator.gateway import sagemaker_backend
-from airflow_provider_smpipe.emulator.shapes import validate_input, validate_output, validation_message
+from airflow_provider_smpipe.emulator.shapes import to_wire, validate_input, validate_output, validation_message
 
 OWNED_OPERATIONS = (
     "StartPipelineExecution",
@@ -30,6 +31,14 @@ OWNED_OPERATIONS = (
     "SendPipelineExecutionStepFailure",
     "UpdatePipelineExecution",
 )
+#: SageMaker operations moto lacks that translated pipelines call directly: answered by the emulator
+#: for the work clients create themselves (see :mod:`airflow_provider_smpipe.emulator.direct`).
+DIRECT_OPERATIONS = (
+    "CreateAutoMLJob",
+    "DescribeAutoMLJob",
+    "ListTrainingJobsForHyperParameterTuningJob",
+    "UpdateEndpoint",
+)
 #: Page size when a List call gives no ``MaxResults`` (an assumption: the service documents none).
 DEFAULT_PAGE_SIZE = 10
 
@@ -37,8 +46,9 @@ DEFAULT_PAGE_SIZE = 10
 class Api:
     """Dispatches an owned operation: validate the request, run it, (strict mode) check the response."""
 
-    def __init__(self, engine: Engine, *, strict: bool = False) -> None:
+    def __init__(self, engine: Engine, direct: DirectWork, *, strict: bool = False) -> None:
         self.engine = engine
+        self.direct = direct
         self.strict = strict
         self.handlers: dict[str, Callable[[Mapping[str, Any], str, str], dict[str, Any]]] = {
             "StartPipelineExecution": self.start,
@@ -52,6 +62,10 @@ class Api:
             "SendPipelineExecutionStepSuccess": self.send_success,
             "SendPipelineExecutionStepFailure": self.send_failure,
             "UpdatePipelineExecution": self.update,
+            "CreateAutoMLJob": self.create_automl,
+            "DescribeAutoMLJob": self.describe_automl,
+            "ListTrainingJobsForHyperParameterTuningJob": self.list_tuning_training_jobs,
+            "UpdateEndpoint": self.update_endpoint,
         }
 
     def handle(self, operation: str, params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
@@ -144,6 +158,40 @@ class Api:
         answer = {"status": "failure", "output_parameters": [], "reason": params.get("FailureReason")}
         arn = self.engine.answer_callback(params["CallbackToken"], answer, params.get("ClientRequestToken"))
         return {"PipelineExecutionArn": arn}
+
+
+    # -- directly created work (translation mode) --
+
+    def create_automl(self, params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
+        return self.direct.create_automl(params, account, region, self.engine.scenario)
+
+    def describe_automl(self, params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
+        return self.direct.describe_automl(params, account, region)
+
+    def update_endpoint(self, params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
+        return self.direct.update_endpoint(params, account, region, self.engine.scenario)
+
+    def list_tuning_training_jobs(self, params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
+        name = params["HyperParameterTuningJobName"]
+        summaries = self.direct.tuning_summaries(name, account, region)
+        if params.get("StatusEquals"):
+            summaries = [s for s in summaries if s.get("TrainingJobStatus") == params["StatusEquals"]]
+        sort_by = params.get("SortBy", "Name")
+        descending = params.get("SortOrder", "Ascending") == "Descending"
+        if sort_by == "FinalObjectiveMetricValue":  # the service leaves out jobs without an objective value
+            summaries = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in s]
+        keys: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "Name": lambda s: s["TrainingJobName"],
+            "CreationTime": lambda s: _epoch(s["CreationTime"]),
+            "Status": lambda s: s["TrainingJobStatus"],
+            "FinalObjectiveMetricValue": lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],
+        }
+        summaries.sort(key=keys.get(sort_by, keys["Name"]), reverse=descending)
+        page, token = _paginate(summaries, params, f"tuning:{name}")
+        result = to_wire("ListTrainingJobsForHyperParameterTuningJob", {"TrainingJobSummaries": page})
+        if token:
+            result["NextToken"] = token
+        return result
 
 
 def _epoch(value: Any) -> float:

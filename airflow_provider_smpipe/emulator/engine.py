@@ -49,6 +49,18 @@ from airflow_provider_smpipe.definition.properties import normalize_properties, 
 from airflow_provider_smpipe.definition.selective import plan_selective_execution
 from airflow_provider_smpipe.emulator.errors import ConflictException, ResourceNotFound, ValidationException
 from airflow_provider_smpipe.emulator.gateway import Gateway, json_safe, sagemaker_backend
+from airflow_provider_smpipe.emulator.jobs import (
+    JobOutputError,
+    automl_candidate,
+    deep_merge,
+    final_metric_data_list,
+    normalize_moto_job,
+    patch_moto_tuning,
+    set_moto_job_status,
+    tuning_results,
+    wire_outputs,
+    write_files,
+)
 from airflow_provider_smpipe.emulator.scenario import Scenario, StepScript
 
 log = logging.getLogger(__name__)
@@ -70,15 +82,6 @@ DESCRIBE = {
     "Model": ("describe_model", "ModelName", "ModelArn"),
     "EndpointConfig": ("describe_endpoint_config", "EndpointConfigName", "EndpointConfigArn"),
     "Endpoint": ("describe_endpoint", "EndpointName", "EndpointArn"),
-}
-#: Step type -> (moto backend dict, status attribute) for jobs whose status the engine moves along.
-MOTO_JOBS = {
-    "Processing": ("processing_jobs", "processing_job_status"),
-    "QualityCheck": ("processing_jobs", "processing_job_status"),
-    "ClarifyCheck": ("processing_jobs", "processing_job_status"),
-    "Training": ("training_jobs", "training_job_status"),
-    "Transform": ("transform_jobs", "transform_job_status"),
-    "Tuning": ("hyper_parameter_tuning_jobs", "hyper_parameter_tuning_job_status"),
 }
 #: Job name length limits that are shorter than the general 63 characters.
 NAME_LIMITS = {"Tuning": 32, "AutoML": 32}
@@ -875,7 +878,7 @@ class StepWorker:
             props = normalize_properties(self.step, {"OutputParameters": dict(self.script.output_parameters)})
         except DefinitionError as exc:
             raise StepFailed(f"ClientError: {exc}") from None
-        metadata = {"Arn": function_arn[:256], "OutputParameters": _wire_outputs(self.script.output_parameters)}
+        metadata = {"Arn": function_arn[:256], "OutputParameters": wire_outputs(self.script.output_parameters)}
         with self.engine.lock:
             self.run.properties = props
             self.run.metadata = {"Lambda": metadata}
@@ -908,9 +911,7 @@ class StepWorker:
             self.gateway.send_message(queue_url, queue_region, message)
         except (ClientError, BotoCoreError) as exc:
             raise StepFailed(f"ClientError: sending the callback message to {definition_url} failed: {exc}") from None
-        script = self.script.callback
-        if script is None and self.script.output_parameters:
-            script = _default_callback(self.script)
+        script = self.script.callback_answer()
         answer_at = time.monotonic() + script.after_seconds if script is not None else None
         stopping_sent = False
         while True:
@@ -931,7 +932,7 @@ class StepWorker:
                 assert script is not None
                 scripted = {
                     "status": script.answer,
-                    "output_parameters": _wire_outputs(script.output_parameters),
+                    "output_parameters": wire_outputs(script.output_parameters),
                     "reason": script.reason,
                 }
                 try:
@@ -1060,6 +1061,8 @@ class StepWorker:
             raise StepFailed(f"ClientError: {error.get('Code')}: {error.get('Message')}", _exception_type(exc)) from None
         except BotoCoreError as exc:  # e.g. a resolved request that does not fit the Create* input shape
             raise StepFailed(f"ClientError: {exc}") from None
+        if self.step.info.name_key:
+            normalize_moto_job(self.execution.account, self.region, stype, request.get(self.step.info.name_key), request)
         return next((v for k, v in response.items() if k.endswith("Arn") and isinstance(v, str)), None)
 
     def _ensure_model_package_group(self, group: str) -> None:
@@ -1087,99 +1090,37 @@ class StepWorker:
 
     def moto_status(self, status: str, reason: str | None = None) -> None:
         """Move the moto job's status along (moto creates jobs already Completed)."""
-        entry = MOTO_JOBS.get(self.step.type)
-        if entry is None or self.run.job_name is None:
-            return
-        try:
-            jobs = getattr(sagemaker_backend(self.execution.account, self.region), entry[0])
-            job = jobs.get(self.run.job_name)
-            if job is None:
-                return
-            setattr(job, entry[1], status)
-            if self.step.type == "Training":
-                job.secondary_status = {"InProgress": "Training", "Completed": "Completed", "Failed": "Failed", "Stopped": "Stopped"}[status]
-            if reason is not None:
-                job.failure_reason = reason
-            job.last_modified_time = datetime.now(timezone.utc)
-            if self.step.type == "Training" and status == "Completed" and self.script.metrics:
-                stamp = datetime.now(timezone.utc)
-                job.final_metric_data_list = [{"MetricName": k, "Value": float(v), "Timestamp": stamp} for k, v in self.script.metrics.items()]
-        except Exception:  # pragma: no cover - best effort, moto internals may change
-            log.debug("could not update the moto job status", exc_info=True)
+        set_moto_job_status(self.execution.account, self.region, self.step.type, self.run.job_name, status, reason, self.script.metrics)
 
     def write_files(self, arguments: Mapping[str, Any]) -> None:
-        for output, files in self.script.files.items():
-            base = self.output_uri(output, arguments)
-            for relative, contents in files.items():
-                uri = s3_join(base, str(relative))
-                try:
-                    self.gateway.write_object(uri, contents, self.region)
-                except (ClientError, BotoCoreError, ValueError) as exc:
-                    raise StepFailed(f"InternalError: writing the scenario file {uri} failed: {exc}") from None
-                with self.engine.lock:
-                    self.run.notes.append(f"wrote {uri}")
+        def written(uri: str) -> None:
+            with self.engine.lock:
+                self.run.notes.append(f"wrote {uri}")
 
-    def output_uri(self, output: str, arguments: Mapping[str, Any]) -> str:
-        if output.startswith("s3://"):
-            return output
-        stype = self.step.type
-        names: list[str] = []
-        if stype in ("Processing", "QualityCheck", "ClarifyCheck"):
-            for item in _dig(arguments, ("ProcessingOutputConfig", "Outputs")) or []:
-                if isinstance(item, Mapping):
-                    names.append(str(item.get("OutputName")))
-                    if item.get("OutputName") == output:
-                        uri = _dig(item, ("S3Output", "S3Uri"))
-                        if isinstance(uri, str):
-                            return uri
-        else:
-            path = {
-                "Training": ("OutputDataConfig", "S3OutputPath"),
-                "AutoML": ("OutputDataConfig", "S3OutputPath"),
-                "Transform": ("TransformOutput", "S3OutputPath"),
-                "Tuning": ("TrainingJobDefinition", "OutputDataConfig", "S3OutputPath"),
-            }.get(stype)
-            if path is not None:
-                names.append("output")
-                uri = _dig(arguments, path)
-                if output == "output" and isinstance(uri, str):
-                    return uri
-        raise StepFailed(
-            f"InternalError: the scenario writes files to output '{output}' of {stype} step '{self.step.name}', "
-            f"which has no such output (outputs: {', '.join(names) or 'none'}; an s3:// URI is accepted too)"
-        )
+        try:
+            write_files(self.gateway, self.region, self.script.files, self.step.type, self.step.name, arguments, written)
+        except JobOutputError as exc:
+            raise StepFailed(str(exc)) from None
 
     def properties(self, described: dict[str, Any], arguments: dict[str, Any], fields: dict[str, Any], name: str | None) -> dict[str, Any]:
         stype = self.step.type
         props = dict(described)
         stamp = iso(now())
         if stype == "Training" and self.script.metrics:
-            props["FinalMetricDataList"] = [{"MetricName": k, "Value": float(v), "Timestamp": stamp} for k, v in self.script.metrics.items()]
+            props["FinalMetricDataList"] = final_metric_data_list(self.script.metrics, stamp)
         if stype == "Tuning":
-            props.update(_tuning_results(arguments, name or self.step.name, self.script.metrics, self.execution, stamp))
-            self._patch_moto_tuning(name, props)
+            props.update(tuning_results(arguments, name or self.step.name, self.script.metrics, self.region, self.execution.account, stamp))
+            patch_moto_tuning(self.execution.account, self.region, name, props)
         if stype in ("QualityCheck", "ClarifyCheck") and described.get("ProcessingJobArn"):
             synthetic = synthesize_properties(self.step, arguments, job_name=name, fields=fields, region=self.region, account=self.execution.account)
             for key in ("CalculatedBaselineConstraints", "BaselineUsedForDriftCheckConstraints", "CalculatedBaselineStatistics", "BaselineUsedForDriftCheckStatistics"):
                 if key in synthetic:
                     props[key] = synthetic[key]
         if stype == "AutoML":
-            props.setdefault("BestCandidate", _automl_candidate(arguments, name or self.step.name, self.execution, self.script.metrics))
+            props.setdefault("BestCandidate", automl_candidate(arguments, name or self.step.name, self.region, self.execution.account, self.script.metrics))
         if self.script.properties:
-            props = _deep_merge(props, json_safe(self.script.properties))
+            props = deep_merge(props, json_safe(self.script.properties))
         return normalize_properties(self.step, props)
-
-    def _patch_moto_tuning(self, name: str | None, props: Mapping[str, Any]) -> None:
-        try:
-            job = sagemaker_backend(self.execution.account, self.region).hyper_parameter_tuning_jobs.get(name)
-            if job is not None:
-                best = dict(props["BestTrainingJob"])
-                for key in ("CreationTime", "TrainingStartTime", "TrainingEndTime"):
-                    best[key] = datetime.fromisoformat(best[key])
-                job.best_training_job = best
-                job.overall_best_training_job = best
-        except Exception:  # pragma: no cover - best effort
-            log.debug("could not patch the moto tuning job", exc_info=True)
 
     def metadata(self, arn: str | None, fields: Mapping[str, Any], props: Mapping[str, Any] | None) -> dict[str, Any]:
         stype = self.step.type
@@ -1272,7 +1213,7 @@ class StepWorker:
             self.set(metadata={"EMR": metadata})
             raise StepFailed(fail.reason, fail.exception_type)
         if self.script.properties:
-            props = _deep_merge(props, json_safe(self.script.properties))
+            props = deep_merge(props, json_safe(self.script.properties))
         with self.engine.lock:
             self.run.properties = props
             self.run.metadata = {"EMR": metadata}
@@ -1341,38 +1282,6 @@ def _without(arguments: Mapping[str, Any], key: str | None) -> dict[str, Any]:
     return {k: v for k, v in arguments.items() if k != key}
 
 
-def _dig(value: Any, path: tuple[Any, ...]) -> Any:
-    for key in path:
-        try:
-            value = value[key]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return value
-
-
-def _deep_merge(base: Any, override: Any) -> Any:
-    if isinstance(base, Mapping) and isinstance(override, Mapping):
-        merged = dict(base)
-        for key, value in override.items():
-            merged[key] = _deep_merge(base.get(key), value) if key in base else value
-        return merged
-    return override
-
-
-def _wire_value(value: Any) -> str:
-    return to_wire_string(value) if isinstance(value, (bool, int, float)) else str(value)
-
-
-def _wire_outputs(values: Mapping[str, Any]) -> list[dict[str, str]]:
-    return [{"Name": str(k)[:256], "Value": _wire_value(v)[:1024]} for k, v in values.items()]
-
-
-def _default_callback(script: StepScript) -> Any:
-    from airflow_provider_smpipe.emulator.scenario import CallbackScript
-
-    return CallbackScript(answer="success", after_seconds=0.0, output_parameters=dict(script.output_parameters))
-
-
 def _exception_type(exc: ClientError, *, emr: bool = False) -> str | None:
     code = exc.response.get("Error", {}).get("Code", "")
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
@@ -1412,62 +1321,6 @@ def _lineage_metadata(props: Mapping[str, Any]) -> dict[str, Any]:
         "ArtifactArns": dict(arns["Artifact"]),
         "ContextArns": dict(arns["Context"]),
         "Associations": associations,
-    }
-
-
-def _tuning_results(arguments: Mapping[str, Any], name: str, metrics: Mapping[str, float], execution: Execution, stamp: str) -> dict[str, Any]:
-    """``BestTrainingJob`` and ``TrainingJobSummaries`` (best first) for a finished tuning job.
-
-    The objective metric's value comes from the scenario's ``metrics`` (default 0.5); the other
-    training jobs are 0.1 worse each. There are ``MaxNumberOfTrainingJobs`` of them (at most 50).
-    """
-    config = arguments.get("HyperParameterTuningJobConfig") or {}
-    objective = config.get("HyperParameterTuningJobObjective") or {}
-    metric = str(objective.get("MetricName", "objective"))
-    minimize = objective.get("Type", "Minimize") == "Minimize"
-    count = _dig(config, ("ResourceLimits", "MaxNumberOfTrainingJobs"))
-    count = max(1, min(int(count) if isinstance(count, int) else 2, 50))
-    best = float(metrics.get(metric, 0.5))
-    summaries = []
-    for i in range(count):
-        digest = hashlib.sha256(f"{name}\0{i}".encode()).hexdigest()[:8]
-        job = f"{name[:32]}-{i + 1:03d}-{digest}"
-        value = best + 0.1 * i if minimize else best - 0.1 * i
-        summaries.append(
-            {
-                "TrainingJobName": job,
-                "TrainingJobArn": f"arn:aws:sagemaker:{execution.region}:{execution.account}:training-job/{job}",
-                "TuningJobName": name,
-                "CreationTime": stamp,
-                "TrainingStartTime": stamp,
-                "TrainingEndTime": stamp,
-                "TrainingJobStatus": "Completed",
-                "TunedHyperParameters": {},
-                "FinalHyperParameterTuningJobObjectiveMetric": {"Type": "Minimize" if minimize else "Maximize", "MetricName": metric, "Value": round(value, 6)},
-                "ObjectiveStatus": "Succeeded",
-            }
-        )
-    return {"BestTrainingJob": dict(summaries[0]), "TrainingJobSummaries": summaries}
-
-
-def _automl_candidate(arguments: Mapping[str, Any], name: str, execution: Execution, metrics: Mapping[str, float]) -> dict[str, Any]:
-    output = _dig(arguments, ("OutputDataConfig", "S3OutputPath")) or f"s3://sagemaker-{execution.region}-{execution.account}/automl"
-    base = s3_join(str(output), name)
-    metric_name, value = next(iter(metrics.items()), ("validation:accuracy", 0.9))
-    return {
-        "CandidateName": f"{name}-best",
-        "FinalAutoMLJobObjectiveMetric": {"MetricName": metric_name, "Value": float(value)},
-        "ObjectiveStatus": "Succeeded",
-        "CandidateStatus": "Completed",
-        "InferenceContainers": [
-            {"Image": f"683313688378.dkr.ecr.{execution.region}.amazonaws.com/sagemaker-sklearn-automl:2.5-1-cpu-py3", "ModelDataUrl": s3_join(base, "model.tar.gz"), "Environment": {}}
-        ],
-        "CandidateProperties": {
-            "CandidateArtifactLocations": {
-                "Explainability": s3_join(base, "documentation", "explainability", "output"),
-                "ModelInsights": s3_join(base, "documentation", "model_monitor", "output"),
-            }
-        },
     }
 
 

@@ -52,7 +52,7 @@ class InternalFailure(AwsError):
     status = 500
 
 
-_REASONS = {400: "Bad Request", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error"}
+_REASONS = {400: "Bad Request", 404: "Not Found", 409: "Conflict", 429: "Too Many Requests", 500: "Internal Server Error"}
 
 
 def new_request_id() -> str:

@@ -15,8 +15,12 @@ A scenario is plain JSON (or the equivalent dict / dataclasses in Python)::
           "output_parameters": {"status": "ok"},
           "metrics": {"validation:rmse": 1.3},
           "properties": {"BestTrainingJob": {"TrainingJobName": "x"}},
-          "callback": {"answer": "success", "after_seconds": 1.0, "output_parameters": {"decision": "approve"}, "reason": "..."}
+          "callback": {"answer": "success", "after_seconds": 1.0, "output_parameters": {"decision": "approve"}, "reason": "..."},
+          "job_name_prefix": "abalone-train"  # also script directly created jobs named "<prefix>-..."
         }
+      },
+      "lambda": {                           # Invoke answers (translation mode calls Lambda directly)
+        "notify-fn": {"response": {"status": "ok"}, "error": null, "seconds": 0.0}
       },
       "throttle": {"operations": ["DescribePipelineExecution"], "fraction": 0.3, "seed": 7},
       "delay_seconds": {"ListPipelineExecutionSteps": 0.05}
@@ -36,6 +40,8 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
+
+from airflow_provider_smpipe.definition.naming import sanitize_name_part
 
 EXCEPTION_TYPES = (
     "Step.SERVICE_FAULT",
@@ -100,6 +106,31 @@ class StepScript:
     metrics: Mapping[str, float] = field(default_factory=dict)
     properties: Mapping[str, Any] = field(default_factory=dict)
     callback: CallbackScript | None = None
+    job_name_prefix: str | None = None
+
+    def callback_answer(self) -> CallbackScript | None:
+        """How the emulator answers this step's callback by itself: the ``callback`` block, else a
+        success carrying ``output_parameters`` when there are any, else ``None`` (wait for a real answer)."""
+        if self.callback is not None:
+            return self.callback
+        if self.output_parameters:
+            return CallbackScript(answer="success", after_seconds=0.0, output_parameters=dict(self.output_parameters))
+        return None
+
+
+@dataclass(frozen=True)
+class LambdaScript:
+    """How the emulator answers ``Invoke`` of one Lambda function.
+
+    :param response: the JSON document the function returns (the ``Payload``).
+    :param error: when set, the invocation fails: ``FunctionError: Unhandled`` and an error payload
+        ``{"errorMessage": error, "errorType": "Exception", ...}``.
+    :param seconds: how long a synchronous invocation takes.
+    """
+
+    response: Any = None
+    error: str | None = None
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -123,10 +154,19 @@ class Scenario:
     steps: Mapping[str, StepScript] = field(default_factory=dict)
     throttle: ThrottleScript | None = None
     delay_seconds: Mapping[str, float] = field(default_factory=dict)
+    lambdas: Mapping[str, LambdaScript] = field(default_factory=dict)
     source: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def step(self, name: str) -> StepScript:
         return self.steps.get(name) or StepScript()
+
+    def lambda_script(self, function: str) -> LambdaScript | None:
+        """The scenario's answer for ``function`` (a name, partial or full ARN, maybe qualified):
+        the entry with exactly that key, else the first whose bare function name is the same."""
+        if function in self.lambdas:
+            return self.lambdas[function]
+        bare = function_name(function)
+        return next((script for key, script in self.lambdas.items() if function_name(key) == bare), None)
 
     def seconds_for(self, name: str) -> float:
         script = self.steps.get(name)
@@ -166,6 +206,8 @@ class Scenario:
                 if script.callback.reason is not None:
                     cb["reason"] = script.callback.reason
                 entry["callback"] = cb
+            if script.job_name_prefix is not None:
+                entry["job_name_prefix"] = script.job_name_prefix
             out["steps"][name] = entry
         if self.throttle is not None:
             out["throttle"] = {"operations": list(self.throttle.operations), "fraction": self.throttle.fraction}
@@ -173,6 +215,11 @@ class Scenario:
                 out["throttle"]["seed"] = self.throttle.seed
         if self.delay_seconds:
             out["delay_seconds"] = dict(self.delay_seconds)
+        if self.lambdas:
+            out["lambda"] = {
+                name: {"response": json.loads(json.dumps(script.response)), "error": script.error, "seconds": script.seconds}
+                for name, script in self.lambdas.items()
+            }
         return out
 
     @classmethod
@@ -196,6 +243,14 @@ class Scenario:
         except OSError as exc:
             raise ScenarioError([f"cannot read the file: {exc.strerror or exc}"], label) from None
         return cls.from_json(text, source=label)
+
+
+def function_name(function: str) -> str:
+    """The bare name of a Lambda function given as a name, ``ACCOUNT:function:NAME`` or an ARN,
+    without a ``:QUALIFIER``."""
+    if ":function:" in function:
+        return function.split(":function:", 1)[1].split(":", 1)[0]
+    return function.split(":", 1)[0]
 
 
 def coerce_scenario(value: Scenario | Mapping[str, Any] | str | os.PathLike[str] | None) -> Scenario:
@@ -225,7 +280,7 @@ class _Loader:
     def scenario(self, document: Any) -> Scenario:
         if not isinstance(document, Mapping):
             raise ScenarioError([f"$: expected a JSON object, got {_type(document)}"], self.source)
-        self.keys(document, "$", ("default_step_seconds", "time_scale", "seed", "steps", "throttle", "delay_seconds"))
+        self.keys(document, "$", ("default_step_seconds", "time_scale", "seed", "steps", "throttle", "delay_seconds", "lambda"))
         default = self.seconds(document, "default_step_seconds", "$", DEFAULT_STEP_SECONDS)
         scale = self.seconds(document, "time_scale", "$", DEFAULT_TIME_SCALE)
         seed = self.integer(document.get("seed", 0), "$.seed")
@@ -244,6 +299,13 @@ class _Loader:
         else:
             for op, value in raw_delays.items():
                 delays[str(op)] = self.number(value, f"$.delay_seconds.{op}", minimum=0.0)
+        lambdas: dict[str, LambdaScript] = {}
+        raw_lambdas = document.get("lambda", {})
+        if not isinstance(raw_lambdas, Mapping):
+            self.problem("$.lambda", f"expected an object {{FUNCTION_NAME_OR_ARN: {{response, error, seconds}}}}, got {_type(raw_lambdas)}")
+        else:
+            for function, raw in raw_lambdas.items():
+                lambdas[str(function)] = self.lambda_script(raw, f"$.lambda.{function}")
         if self.problems:
             raise ScenarioError(self.problems, self.source)
         return Scenario(
@@ -253,6 +315,7 @@ class _Loader:
             steps=steps,
             throttle=throttle,
             delay_seconds=delays,
+            lambdas=lambdas,
             source=json.loads(json.dumps(document)),
         )
 
@@ -260,7 +323,7 @@ class _Loader:
         if not isinstance(raw, Mapping):
             self.problem(where, f"expected an object, got {_type(raw)}")
             return StepScript()
-        self.keys(raw, where, ("seconds", "fail", "files", "output_parameters", "metrics", "properties", "callback"))
+        self.keys(raw, where, ("seconds", "fail", "files", "output_parameters", "metrics", "properties", "callback", "job_name_prefix"))
         seconds = self.number(raw["seconds"], f"{where}.seconds", minimum=0.0) if "seconds" in raw else None
         fail = self.fail(raw["fail"], f"{where}.fail") if "fail" in raw and raw["fail"] is not None else None
         files: dict[str, dict[str, Any]] = {}
@@ -289,6 +352,10 @@ class _Loader:
             self.problem(f"{where}.properties", f"expected an object merged into the step's properties, got {_type(properties)}")
             properties = {}
         callback = self.callback(raw["callback"], f"{where}.callback") if "callback" in raw and raw["callback"] is not None else None
+        prefix = raw.get("job_name_prefix")
+        if prefix is not None and (not isinstance(prefix, str) or not sanitize_name_part(prefix)):
+            self.problem(f"{where}.job_name_prefix", f"expected a job name prefix (letters, digits, '-'), got {_type(prefix)} {prefix!r}")
+            prefix = None
         return StepScript(
             seconds=seconds,
             fail=fail,
@@ -297,7 +364,20 @@ class _Loader:
             metrics=metrics,
             properties=dict(properties),
             callback=callback,
+            job_name_prefix=prefix,
         )
+
+    def lambda_script(self, raw: Any, where: str) -> LambdaScript:
+        if not isinstance(raw, Mapping):
+            self.problem(where, f"expected an object {{response, error, seconds}}, got {_type(raw)}")
+            return LambdaScript()
+        self.keys(raw, where, ("response", "error", "seconds"))
+        error = raw.get("error")
+        if error is not None and (not isinstance(error, str) or not error):
+            self.problem(f"{where}.error", f"expected a non-empty string or null, got {_type(error)}")
+            error = None
+        seconds = self.number(raw["seconds"], f"{where}.seconds", minimum=0.0) if "seconds" in raw else 0.0
+        return LambdaScript(response=json.loads(json.dumps(raw.get("response"))), error=error, seconds=seconds)
 
     def fail(self, raw: Any, where: str) -> FailScript | None:
         if isinstance(raw, str):

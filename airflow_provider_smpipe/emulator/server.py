@@ -8,8 +8,13 @@ Every request goes through :class:`EmulatorApp`:
    counted, delayed and possibly throttled as the scenario says. Calls the engine makes to moto
    (header ``X-Smpipe-Internal``) are exempt.
 3. ``SageMaker.<Op>`` for the pipeline-execution operations in
-   :data:`~airflow_provider_smpipe.emulator.api.OWNED_OPERATIONS` is answered by the engine;
-   everything else goes to moto unchanged.
+   :data:`~airflow_provider_smpipe.emulator.api.OWNED_OPERATIONS` is answered by the engine, and
+   the ones moto lacks in :data:`~airflow_provider_smpipe.emulator.api.DIRECT_OPERATIONS` by
+   :class:`~airflow_provider_smpipe.emulator.direct.DirectWork`; Lambda ``Invoke`` of a function
+   the scenario scripts is answered there too.
+4. Everything else goes to moto. Jobs, endpoints and EMR steps that clients (not the engine)
+   create through moto are then handed to ``DirectWork``, which moves them along as the scenario
+   says, and Describe* of such a job gets the scenario's ``properties`` (translation mode).
 """
 
 from __future__ import annotations
@@ -24,15 +29,17 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from airflow_provider_smpipe.emulator.api import OWNED_OPERATIONS, Api
+from airflow_provider_smpipe.emulator.api import DIRECT_OPERATIONS, OWNED_OPERATIONS, Api
+from airflow_provider_smpipe.emulator.direct import DESCRIBES, EMR_OPERATIONS, LAMBDA_INVOKE_PATH, MOTO_CREATES, NAME_MEMBERS, DirectWork
 from airflow_provider_smpipe.emulator.engine import Engine
-from airflow_provider_smpipe.emulator.errors import AwsError, InternalFailure, ThrottlingException, error_response, new_request_id
+from airflow_provider_smpipe.emulator.errors import AwsError, InternalFailure, ThrottlingException, ValidationException, error_response, new_request_id
 from airflow_provider_smpipe.emulator.gateway import INTERNAL_HEADER, Gateway, moto_account, sagemaker_backend
 from airflow_provider_smpipe.emulator.scenario import Scenario, ScenarioError, coerce_scenario
+from airflow_provider_smpipe.emulator.shapes import validate_input, validate_output, validation_message
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +58,9 @@ class EmulatorApp:
         self.endpoint_url = endpoint_url
         self.gateway = Gateway(endpoint_url)
         self.engine = Engine(self.gateway, scenario or Scenario())
-        self.api = Api(self.engine, strict=strict)
+        self.direct = DirectWork(self.gateway)
+        self.strict = strict
+        self.api = Api(self.engine, self.direct, strict=strict)
         self.lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self.calls_by_service: dict[str, Counter[str]] = {}
@@ -68,6 +77,7 @@ class EmulatorApp:
         with self.lock:
             self.engine.scenario = scenario
             self.rng = random.Random(self._throttle_seed(scenario))
+        self.direct.reset_attempts()
 
     @staticmethod
     def _throttle_seed(scenario: Scenario) -> int:
@@ -82,6 +92,7 @@ class EmulatorApp:
             self.throttled.clear()
         if executions:
             self.engine.forget()
+            self.direct.forget()
 
     def state(self, *, arn: str | None = None, pipeline: str | None = None) -> dict[str, Any]:
         with self.lock:
@@ -93,6 +104,7 @@ class EmulatorApp:
         return {
             "endpoint_url": self.endpoint_url(),
             "executions": self.engine.state(arn=arn, pipeline=pipeline),
+            **self.direct.state(),
             **counters,
             "scenario": self.scenario.to_dict(),
         }
@@ -115,11 +127,19 @@ class EmulatorApp:
                 with self.lock:
                     self.throttled[operation] += 1
                 return self._throttling(start_response, environ, service, request_id)
-        if target_prefix == "SageMaker" and operation in OWNED_OPERATIONS:
+        if target_prefix == "SageMaker" and (operation in OWNED_OPERATIONS or operation in DIRECT_OPERATIONS):
             return self._owned(environ, start_response, operation, body, request_id)
         if body is not None:
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
+        if service == "lambda" and operation == "Invoke":
+            answered = self._invoke(environ, start_response, body or b"")
+            if answered is not None:
+                return answered
+        if not internal and target_prefix in ("SageMaker", "ElasticMapReduce", "AmazonSQS") and body is not None:
+            direct = self._direct(environ, start_response, target_prefix, operation, body, request_id)
+            if direct is not None:
+                return direct
         result = self.moto(environ, start_response)
         if target_prefix == "SageMaker" and operation in ("CreatePipeline", "UpdatePipeline") and body:
             _keep_s3_definition_text(environ, body)
@@ -134,6 +154,8 @@ class EmulatorApp:
         if target and "." in target:
             prefix, operation = target.rsplit(".", 1)
             return service, operation, prefix, _read_body(environ)
+        if environ.get("REQUEST_METHOD") == "POST" and LAMBDA_INVOKE_PATH.match(environ.get("PATH_INFO", "") or ""):
+            return service, "Invoke", None, _read_body(environ)
         content_type = environ.get("CONTENT_TYPE", "") or ""
         if environ.get("REQUEST_METHOD") == "POST" and content_type.startswith("application/x-www-form-urlencoded"):
             body = _read_body(environ)
@@ -167,6 +189,8 @@ class EmulatorApp:
                 f"<Message>Please reduce your request rate.</Message><RequestId>{request_id}</RequestId></Error>"
             ).encode()
             status, headers = "503 Slow Down", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
+        elif service == "lambda":  # REST-JSON: the code travels in a header
+            status, headers, body = error_response(AwsError("Rate exceeded", code="TooManyRequestsException", status=429), request_id)
         else:
             body = (
                 "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
@@ -177,9 +201,7 @@ class EmulatorApp:
         return [body]
 
     def _owned(self, environ: dict[str, Any], start_response: StartResponse, operation: str, body: bytes | None, request_id: str) -> list[bytes]:
-        auth = environ.get("HTTP_AUTHORIZATION", "")
-        match = _CREDENTIAL.search(auth)
-        region = match.group(1) if match else "us-east-1"
+        region = _region(environ)
         try:
             try:
                 params = json.loads(body or b"{}")
@@ -203,6 +225,98 @@ class EmulatorApp:
             [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload))), ("x-amzn-RequestId", request_id)],
         )
         return [payload]
+
+    # -- directly created work (translation mode) --
+
+    def _invoke(self, environ: dict[str, Any], start_response: StartResponse, body: bytes) -> list[bytes] | None:
+        match = LAMBDA_INVOKE_PATH.match(environ.get("PATH_INFO", "") or "")
+        if match is None:
+            return None
+        qualifier = parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier", [None])[0]
+        headers = {"invocation_type": environ.get("HTTP_X_AMZ_INVOCATION_TYPE", ""), "log_type": environ.get("HTTP_X_AMZ_LOG_TYPE", "")}
+        answer = self.direct.invoke(unquote(match.group("function")), qualifier, headers, body, self.scenario)
+        if answer is None:
+            return None
+        status, response_headers, payload = answer
+        start_response(status, response_headers)
+        return [payload]
+
+    def _direct(
+        self, environ: dict[str, Any], start_response: StartResponse, target_prefix: str, operation: str, body: bytes, request_id: str
+    ) -> list[bytes] | None:
+        """Creates and Describes of directly created work; ``None`` for everything else (moto)."""
+        sagemaker = target_prefix == "SageMaker"
+        wanted = {
+            "SageMaker": operation in MOTO_CREATES or operation in DESCRIBES,
+            "ElasticMapReduce": operation in EMR_OPERATIONS,
+            "AmazonSQS": operation == "SendMessage" and b"smpipeReplyQueueUrl" in body,  # a translated Callback step's request
+        }
+        if not wanted[target_prefix]:
+            return None
+        try:
+            params = json.loads(body or b"{}")
+        except json.JSONDecodeError:
+            return None  # moto reports it
+        if not isinstance(params, dict):
+            return None
+        region, account = _region(environ), moto_account()
+        job = None
+        if sagemaker and operation in DESCRIBES:
+            name = params.get(NAME_MEMBERS[DESCRIBES[operation]])
+            job = self.direct.find(account, region, DESCRIBES[operation], name) if isinstance(name, str) else None
+            if job is None:
+                return None
+        if sagemaker and operation in MOTO_CREATES:
+            errors = validate_input(operation, params)  # moto checks little (e.g. not the 32-character tuning job names)
+            refused = ValidationException(validation_message(errors)) if errors else self.direct.duplicate(operation, params, account, region)
+            if refused is not None:
+                status, headers, payload = error_response(refused, request_id)
+                start_response(status, headers)
+                return [payload]
+        status, headers, payload = self._moto_call(environ)
+        if not status.startswith("200"):
+            return _respond(start_response, status, headers, payload)
+        try:
+            response = json.loads(payload or b"{}")
+        except json.JSONDecodeError:  # pragma: no cover - moto answers JSON here
+            return _respond(start_response, status, headers, payload)
+        if job is not None:
+            response = self.direct.patch_described(job, operation, response)
+            if self.strict:
+                problems = validate_output(operation, response)
+                if problems:
+                    failure = InternalFailure(
+                        f"emulator: the {operation} response for directly created job {job.name} does not match botocore's output shape: " + "; ".join(problems)
+                    )
+                    status, headers, payload = error_response(failure, request_id)
+                    start_response(status, headers)
+                    return [payload]
+            return _respond(start_response, status, headers, json.dumps(response).encode())
+        if sagemaker:
+            self.direct.created(operation, params, response, account, region, self.scenario)
+        elif target_prefix == "ElasticMapReduce":
+            self.direct.emr_created(operation, params, response, account, region, self.scenario)
+        else:
+            self.direct.callback_requested(params, account, region, self.scenario)
+        return _respond(start_response, status, headers, payload)
+
+    def _moto_call(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        """moto's whole answer, buffered: ``(status line, headers, body)``."""
+        captured: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            captured["status"], captured["headers"] = status, list(headers)
+            return chunks.append
+
+        result = self.moto(environ, capture)
+        try:
+            chunks.extend(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return captured.get("status", "500 Internal Server Error"), captured.get("headers", []), b"".join(chunks)
 
     # -- admin API --
 
@@ -239,6 +353,17 @@ class EmulatorApp:
             404,
             {"error": f"no such endpoint: {method} {path}", "endpoints": ["GET /_smpipe/state", "POST /_smpipe/reset", "GET|POST /_smpipe/scenario", "GET /_smpipe/health"]},
         )
+
+
+def _region(environ: dict[str, Any]) -> str:
+    match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else "us-east-1"
+
+
+def _respond(start_response: StartResponse, status: str, headers: list[tuple[str, str]], body: bytes) -> list[bytes]:
+    kept = [(k, v) for k, v in headers if k.lower() != "content-length"]
+    start_response(status, [*kept, ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def _keep_s3_definition_text(environ: dict[str, Any], body: bytes) -> None:
@@ -386,7 +511,8 @@ class EmulatorServer:
         return self.app.scenario
 
     def state(self, *, execution: str | None = None, pipeline: str | None = None) -> dict[str, Any]:
-        """What ``GET /_smpipe/state`` returns: executions with their steps, call counts, throttles.
+        """What ``GET /_smpipe/state`` returns: executions with their steps, directly created
+        ``jobs`` and Lambda ``invocations``, call counts, throttles.
 
         :param execution: only that execution (ARN); :param pipeline: only that pipeline's executions.
         """

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -81,6 +81,40 @@ def assert_valid_output(operation: str, response: Mapping[str, Any], *, service:
     if problems:
         raise ShapeError(operation, problems)
     return response
+
+
+def to_wire(operation: str, document: Mapping[str, Any], *, service: str = "sagemaker") -> dict[str, Any]:
+    """``document`` (an output of ``operation``) in wire form: every timestamp the output shape
+    declares, given as a datetime or an ISO-8601 string (what step properties hold), becomes epoch
+    seconds. Anything the shape does not declare is left as it is."""
+    shape = operation_model(operation, service).output_shape
+    if shape is None:
+        return dict(document)
+    return _wire(shape, document)
+
+
+def _wire(shape: Shape, value: Any) -> Any:
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, Mapping):
+        assert isinstance(shape, StructureShape)
+        return {k: _wire(shape.members[k], v) if k in shape.members else v for k, v in value.items()}
+    if kind == "list" and isinstance(value, list):
+        assert isinstance(shape, ListShape)
+        return [_wire(shape.member, v) for v in value]
+    if kind == "map" and isinstance(value, Mapping):
+        assert isinstance(shape, MapShape)
+        return {k: _wire(shape.value, v) for k, v in value.items()}
+    if kind == "timestamp":
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return value
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=timezone.utc)
+            return value.timestamp()
+    return value
 
 
 def _check(shape: Shape, value: Any, path: str, problems: list[str], *, output: bool) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_smpipe.emulator.api import OWNED_OPERATIONS
+from airflow_provider_smpipe.emulator.api import DIRECT_OPERATIONS, OWNED_OPERATIONS
 from airflow_provider_smpipe.emulator.shapes import assert_valid_output
 
 DEFINITIONS = Path(__file__).resolve().parents[1] / "fixtures" / "definitions"
@@ -30,7 +30,7 @@ def load_fixture_definition(name: str) -> dict[str, Any]:
     return json.loads((DEFINITIONS / f"{name}.json").read_text())
 
 def _validate_hook(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-    if model.name in OWNED_OPERATIONS and getattr(http_response, "status_code", 200) < 300:
+    if (model.name in OWNED_OPERATIONS or model.name in DIRECT_OPERATIONS) and getattr(http_response, "status_code", 200) < 300:
         assert_valid_output(model.name, parsed)
         VALIDATED[model.name] += 1
 
