@@ -92,6 +92,7 @@ RESOURCES_OF_A_CALL: dict[str, list[list[str]]] = {
     **{f"{verb}Model": [[sm("model")]] for verb in ("Create", "Describe")},
     "CreateModelPackage": [[sm("model-package", "abalone-models/3")]],
     "DescribeModelPackage": [[sm("model-package", "abalone-models/3")]],
+    **{f"{verb}ModelPackageGroup": [[sm("model-package-group", "abalone-models")]] for verb in ("Create", "Describe")},
     "ListModelPackages": [["*"]],
     **{f"{verb}EndpointConfig": [[sm("endpoint-config", "abalone-config")]] for verb in ("Create", "Describe")},
     "CreateEndpoint": [[sm("endpoint", "abalone"), sm("endpoint-config", "abalone-config")]],

@@ -218,7 +218,7 @@ class _Walk:
             kept = self.resolver.resolve(kept, step=step, location=f"{step.location}.Arguments.{info.name_key}")
         if info.name_is_kept:
             return str(kept) if kept is not None else job_name(step.name, self.execution["PipelineExecutionId"])
-        return job_name(step.name, self.execution["PipelineExecutionId"], prefix=str(kept) if kept else None)
+        return job_name(step.name, self.execution["PipelineExecutionId"], prefix=str(kept) if kept else None, step_type=step.type)
 
 
 def load_json_input(path: str | Path, what: str) -> Any:

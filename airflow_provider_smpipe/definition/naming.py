@@ -13,6 +13,8 @@ import hashlib
 import re
 
 MAX_JOB_NAME = 63
+#: Step types whose job names are shorter (HyperParameterTuningJobName, AutoMLJobName: 32).
+NAME_LIMITS = {"Tuning": 32, "AutoML": 32}
 _INVALID = re.compile(r"[^a-zA-Z0-9-]+")
 _DASHES = re.compile(r"-{2,}")
 
@@ -22,16 +24,26 @@ def sanitize_name_part(text: str) -> str:
     return _DASHES.sub("-", _INVALID.sub("-", text)).strip("-")
 
 
-def job_name(step_name: str, execution_id: str, *, prefix: str | None = None, salt: str = "") -> str:
+def job_name(
+    step_name: str, execution_id: str, *, prefix: str | None = None, salt: str = "", step_type: str | None = None
+) -> str:
     """A valid, deterministic job name for ``step_name`` in ``execution_id``.
 
     :param prefix: a name kept in the definition (``use_custom_job_prefix``, or the notebook step's
         timestamped name); used as the beginning of the name instead of ``pipelines-<id>-<step>``.
     :param salt: anything else that must make the name unique (e.g. the attempt number).
+    :param step_type: for types with shorter names (:data:`NAME_LIMITS`) the name is
+        ``<step>-<hash>``: 32 characters leave no room for the execution id, which is in the hash.
     """
+    limit = NAME_LIMITS.get(step_type or "", MAX_JOB_NAME)
     digest = hashlib.sha256(f"{execution_id}\0{step_name}\0{salt}".encode()).hexdigest()[:10]
-    base = sanitize_name_part(prefix) if prefix else sanitize_name_part(f"pipelines-{execution_id}-{step_name}")
-    base = base[: MAX_JOB_NAME - len(digest) - 1].rstrip("-") or "job"
+    if prefix:
+        base = sanitize_name_part(prefix)
+    elif limit < MAX_JOB_NAME:
+        base = sanitize_name_part(step_name)
+    else:
+        base = sanitize_name_part(f"pipelines-{execution_id}-{step_name}")
+    base = base[: limit - len(digest) - 1].rstrip("-") or "job"
     return f"{base}-{digest}"
 
 

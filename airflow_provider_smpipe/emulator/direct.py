@@ -130,6 +130,12 @@ def match_step(scenario: Scenario, name: str) -> tuple[str | None, str | None]:
         for step in scenario.steps:
             if core_job_name(step, execution_id)[:-11] == base:
                 return step, execution_id
+    if _HASH_SUFFIX.search(name):
+        # Tuning and AutoML names are <step>-<hash> (32 characters): no execution id to read.
+        base = name[:-11]
+        for step in scenario.steps:
+            if core_job_name(step, "", step_type="Tuning")[:-11] == base:
+                return step, None
     best: tuple[str, int] | None = None
     for step, script in scenario.steps.items():
         if script.job_name_prefix:

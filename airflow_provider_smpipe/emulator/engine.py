@@ -84,7 +84,6 @@ DESCRIBE = {
     "Endpoint": ("describe_endpoint", "EndpointName", "EndpointArn"),
 }
 #: Job name length limits that are shorter than the general 63 characters.
-NAME_LIMITS = {"Tuning": 32, "AutoML": 32}
 #: Step types the emulator synthesises because moto has no API for them.
 SYNTHESIZED = ("AutoML", "InferenceComponent", "Lineage")
 
@@ -1000,8 +999,7 @@ class StepWorker:
                 raise StepFailed(f"ClientError: {exc}") from None
         if info.name_is_kept:
             return str(kept) if kept is not None else core_job_name(self.step.name, execution_id)
-        name = core_job_name(self.step.name, execution_id, prefix=str(kept) if kept else None, salt=salt)
-        return _bounded(name, NAME_LIMITS.get(self.step.type, 63))
+        return core_job_name(self.step.name, execution_id, prefix=str(kept) if kept else None, salt=salt, step_type=self.step.type)
 
     def attempt(self, name: str | None, arguments: dict[str, Any], fields: dict[str, Any]) -> None:
         stype = self.step.type
@@ -1269,13 +1267,6 @@ def _snake(name: str) -> str:
         out.append(ch.lower())
     return "".join(out)
 
-
-def _bounded(name: str, limit: int) -> str:
-    if len(name) <= limit:
-        return name
-    digest = name.rsplit("-", 1)[-1]
-    base = name[: limit - len(digest) - 1].rstrip("-")
-    return f"{base}-{digest}"
 
 
 def _without(arguments: Mapping[str, Any], key: str | None) -> dict[str, Any]:

@@ -241,7 +241,7 @@ class SageMakerPipelineStepOperator(_TranslatedStep):
     def _job_name(self, run: StepRun, try_number: int, attempt: int) -> str:
         kept = self.step.arguments.get(self.step.info.name_key or "")
         prefix = str(run.resolver.resolve(kept)) if kept else None
-        return job_name(self.step_name, run.execution_id, prefix=prefix, salt=f"{try_number}:{attempt}")
+        return job_name(self.step_name, run.execution_id, prefix=prefix, salt=f"{try_number}:{attempt}", step_type=self.step.type)
 
     def _earlier_job(self, run: StepRun) -> tuple[str, dict[str, Any]] | None:
         """The newest job an earlier try of this task created, if it is still running.
@@ -425,11 +425,26 @@ class SageMakerPipelineStepOperator(_TranslatedStep):
         token = hashlib.sha256(f"{run.execution_id}\0{self.step_name}".encode()).hexdigest()[:36]
         existing = self._find_registered(client, arguments, token)
         if existing is None:
+            self._ensure_package_group(client, arguments.get("ModelPackageGroupName"))
             request = {**arguments, "CustomerMetadataProperties": {**(arguments.get("CustomerMetadataProperties") or {}), "smpipe-run": token}}
             arn = client.create_model_package(**request)["ModelPackageArn"]
         else:
             arn = existing
         return json_safe(client.describe_model_package(ModelPackageName=arn))
+
+    def _ensure_package_group(self, client: Any, group: Any) -> None:
+        """Create the model package group when it does not exist, as the pipeline service does."""
+        if not isinstance(group, str) or group.startswith("arn:"):
+            return
+        try:
+            client.describe_model_package_group(ModelPackageGroupName=group)
+        except ClientError:
+            self.log.info("Creating model package group %s", group)
+            try:
+                client.create_model_package_group(ModelPackageGroupName=group)
+            except ClientError as exc:
+                if "exist" not in str(exc).lower():
+                    raise AirflowException(f"step '{self.step_name}': cannot create model package group {group}: {exc}") from exc
 
     def _find_registered(self, client: Any, arguments: Mapping[str, Any], token: str) -> str | None:
         """A package this run already registered (tagged with the run token), so a re-run does not

@@ -89,3 +89,16 @@ def test_arns() -> None:
     assert arn == "arn:aws:sagemaker:us-east-1:123456789012:pipeline/abalonepipeline/execution/5a36d6d2dc72"
     assert execution_id_from_arn(arn) == "5a36d6d2dc72"
     assert pipeline_arn("P", region="eu-west-1", account="111122223333") == "arn:aws:sagemaker:eu-west-1:111122223333:pipeline/p"
+
+
+@pytest.mark.parametrize("step_type", ["Tuning", "AutoML"])
+def test_tuning_and_automl_names_fit_in_32_characters(step_type: str) -> None:
+    long_step = "Tune_" + "x" * 59
+    names = {job_name(long_step, "abcdef123456", step_type=step_type, salt=str(n)) for n in range(50)}
+    assert len(names) == 50  # still unique per salt
+    for name in names:
+        assert len(name) <= 32 and re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}", name)
+        assert name.startswith("Tune-xxxx")  # the step stays readable
+    # The execution id is in the hash: another execution gets another name.
+    assert job_name("TuneXGB", "aaaaaaaaaaaa", step_type="Tuning") != job_name("TuneXGB", "bbbbbbbbbbbb", step_type="Tuning")
+    assert len(job_name("TuneXGB", "x", prefix="xgbtune", step_type="Tuning")) <= 32
