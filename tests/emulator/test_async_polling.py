@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
+import aiobotocore.session as aiobotocore_session  # a hard dependency (amazon provider's [aiobotocore] extra)
 from emulator_helpers import Pipelines, definition_with, training_step, validated
-
-aiobotocore_session = pytest.importorskip("aiobotocore.session")
 
 
 async def test_aiobotocore_and_boto3_poll_concurrently(pipelines: Pipelines, emulator: Any, emulator_scenario: Any, sm: Any) -> None:
