@@ -547,7 +547,8 @@ class SageMakerPipelineConditionOperator(_TranslatedStep, BaseBranchOperator):
     """A Condition step: evaluates its conditions like the service and follows one branch.
 
     The steps of the branch not taken are skipped, and Airflow's skip propagation skips everything
-    downstream of them (the service's semantics). Pushes ``{"Outcome": bool}``.
+    downstream of them (the service's semantics). Pushes ``{"Outcome": bool}`` as ``return_value``
+    itself (created with ``do_xcom_push=False`` so the followed task ids never replace it).
     """
 
     ui_color = "#fff4d6"
@@ -567,6 +568,9 @@ class SageMakerPipelineConditionOperator(_TranslatedStep, BaseBranchOperator):
             except DefinitionError as exc:
                 raise self._resolve_failure(exc) from None
         self.log.info("Condition %s evaluated %s: %s", self.step_name, outcome, json.dumps(resolved, default=str))
+        # Pushed here, not returned: the branch machinery raises to report skipped tasks (so a return
+        # value may never be pushed) and would otherwise push the followed task ids. Rendering sets
+        # do_xcom_push=False on Condition tasks for the same reason.
         context["ti"].xcom_push(key=PROPERTIES_KEY, value={"Outcome": outcome})
         skipped = set(step.else_steps if outcome else step.if_steps)
         return [self.task_prefix + name for name in sorted(self.definition.graph.downstream[self.step_name]) if name not in skipped]

@@ -62,7 +62,7 @@ def check_supported(definition: PipelineDefinition) -> None:
 def param_schema(parameter: Parameter) -> dict[str, Any]:
     """JSON-schema keywords of the DAG ``Param`` for a pipeline parameter (trigger-form types)."""
     schema: dict[str, Any] = {
-        "String": {"type": "string", "minLength": 1},
+        "String": {"type": "string"} if parameter.default == "" else {"type": "string", "minLength": 1},
         "Integer": {"type": "integer"},
         "Float": {"type": "number"},
         "Boolean": {"type": "boolean"},

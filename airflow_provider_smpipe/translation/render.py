@@ -57,6 +57,8 @@ def render_steps(definition: PipelineDefinition, settings: TranslationSettings) 
             extra["task_display_name"] = step.display_name
         if step.description:
             extra["doc"] = step.description
+        if plan.kind == "condition":
+            extra["do_xcom_push"] = False
         task = OPERATORS[plan.kind](task_id=plan.task_id, settings=settings, step_name=step.name, **extra)
         for upstream in plan.upstream:
             tasks[upstream] >> task

@@ -145,7 +145,13 @@ class StepRun:
             for key in unknown
         ]
         params = self.context.get("params") or {}
-        overrides = {name: params[name] for name in declared if name in params and params[name] is not None}
+        # A param still at the pipeline's default is not an override (the SDK may declare a default
+        # the API would refuse as an override, such as "").
+        overrides = {
+            name: params[name]
+            for name, parameter in declared.items()
+            if params.get(name) is not None and not (parameter.has_default and params[name] == parameter.default)
+        }
         try:
             values = resolve_parameters(declared, overrides, source="run conf")
         except InvalidDefinitionError as exc:
