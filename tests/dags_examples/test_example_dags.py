@@ -125,3 +125,16 @@ def test_example6_callback_answered_by_an_airflow_task(examples: Any, emulator_s
 def test_example_files_have_docstrings(examples: Any) -> None:
     for path in sorted(EXAMPLES.glob("*.py")):
         assert Path(path).read_text().startswith('"""Example '), path.name
+
+
+def test_example4_translated_abalone_both_ways(examples: Any, emulator_scenario: Any) -> None:
+    dag = examples["smpipe_abalone_translated"]
+    emulator_scenario(abalone_scenario(4.2))
+    good = run_dag(dag, logical_date=pendulum.datetime(2026, 11, 5, tz="UTC"))
+    states = task_states(good)
+    assert states.pop("AbaloneMSEFail") == "skipped" and set(states.values()) == {"success"}
+    # Backfill-friendly: Execution.StartDateTime is the run's logical date in this example.
+    assert xcom(good, "CheckMSEAbaloneEvaluation") == {"Outcome": True}
+    emulator_scenario(abalone_scenario(7.5))
+    bad = run_dag(dag, logical_date=pendulum.datetime(2026, 11, 6, tz="UTC"))
+    assert task_states(bad)["AbaloneMSEFail"] == "failed" and task_states(bad)["AbaloneTransform"] == "skipped"
