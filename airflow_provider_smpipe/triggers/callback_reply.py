@@ -14,14 +14,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_smpipe.hooks.pipeline import service_hook
 from airflow_provider_smpipe.triggers.pipeline_execution import MAX_BACKOFF_SECONDS, _retriable
-from airflow_provider_smpipe.triggers.shared_client import client_key, shared_client
+from airflow_provider_smpipe.triggers.base import AwsTrigger
 
 
-class CallbackReplyTrigger(BaseTrigger):
+class CallbackReplyTrigger(AwsTrigger):
     """Wait for the reply carrying ``token`` on ``queue_url``.
 
     :param queue_url: the reply queue.
@@ -34,48 +33,18 @@ class CallbackReplyTrigger(BaseTrigger):
     :param botocore_config: botocore ``Config`` keyword arguments.
     """
 
-    def __init__(
-        self,
-        *,
-        queue_url: str,
-        token: str,
-        echo: dict[str, Any] | None = None,
-        poll_interval: float = 20.0,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__()
+    own_fields = ("queue_url", "token", "echo", "poll_interval")
+
+    def __init__(self, *, queue_url: str, token: str, echo: dict[str, Any] | None = None, poll_interval: float = 20.0, **aws: Any) -> None:
+        super().__init__(**aws)
         self.queue_url = queue_url
         self.token = token
         self.echo = echo
         self.poll_interval = float(poll_interval)
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "queue_url": self.queue_url,
-                "token": self.token,
-                "echo": self.echo,
-                "poll_interval": self.poll_interval,
-                "aws_conn_id": self.aws_conn_id,
-                "region_name": self.region_name,
-                "verify": self.verify,
-                "botocore_config": self.botocore_config,
-            },
-        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = service_hook("sqs", aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, config=self.botocore_config)
-        key = client_key(service="sqs", conn=self.aws_conn_id, region=self.region_name, verify=self.verify, config=self.botocore_config)
         failures = 0
-        async with shared_client(key, hook.get_async_conn) as sqs:
+        async with self.client("sqs") as sqs:
             while True:
                 try:
                     wait = int(max(0, min(20, self.poll_interval)))

@@ -14,11 +14,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_smpipe.hooks.pipeline import service_hook
 from airflow_provider_smpipe.triggers.pipeline_execution import MAX_BACKOFF_SECONDS, _retriable
-from airflow_provider_smpipe.triggers.shared_client import client_key, shared_client
+from airflow_provider_smpipe.triggers.base import AwsTrigger
 from airflow_provider_smpipe.utils.jsonsafe import json_safe
 
 
@@ -70,7 +69,7 @@ def failure_reason_of(kind: ResourceKind, described: dict[str, Any]) -> str | No
     return described.get(kind.reason_key)
 
 
-class SageMakerResourceTrigger(BaseTrigger):
+class SageMakerResourceTrigger(AwsTrigger):
     """Poll one resource until it succeeds or fails.
 
     :param step_type: a key of :data:`KINDS` (``Processing``, ``Training``, ``Endpoint``, ``EMR``, ...).
@@ -85,6 +84,8 @@ class SageMakerResourceTrigger(BaseTrigger):
     :param botocore_config: botocore ``Config`` keyword arguments.
     """
 
+    own_fields = ("step_type", "name", "cluster_id", "echo", "poll_interval", "timeout_at")
+
     def __init__(
         self,
         *,
@@ -94,45 +95,15 @@ class SageMakerResourceTrigger(BaseTrigger):
         echo: dict[str, Any] | None = None,
         poll_interval: float = 30.0,
         timeout_at: float | None = None,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict[str, Any] | None = None,
+        **aws: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**aws)
         self.step_type = step_type
         self.name = name
         self.cluster_id = cluster_id
         self.echo = echo
         self.poll_interval = float(poll_interval)
         self.timeout_at = timeout_at
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "step_type": self.step_type,
-                "name": self.name,
-                "cluster_id": self.cluster_id,
-                "echo": self.echo,
-                "poll_interval": self.poll_interval,
-                "timeout_at": self.timeout_at,
-                "aws_conn_id": self.aws_conn_id,
-                "region_name": self.region_name,
-                "verify": self.verify,
-                "botocore_config": self.botocore_config,
-            },
-        )
-
-    def _client(self) -> Any:
-        kind = KINDS[self.step_type]
-        hook = service_hook(kind.service, aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, config=self.botocore_config)
-        key = client_key(service=kind.service, conn=self.aws_conn_id, region=self.region_name, verify=self.verify, config=self.botocore_config)
-        return shared_client(key, hook.get_async_conn)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         kind = KINDS[self.step_type]
@@ -140,7 +111,7 @@ class SageMakerResourceTrigger(BaseTrigger):
         if "ClusterId" in kind.extra_arguments:
             arguments["ClusterId"] = self.cluster_id
         failures = 0
-        async with self._client() as client:
+        async with self.client(kind.service) as client:
             describe = getattr(client, kind.describe)
             while True:
                 if self.timeout_at is not None and time.time() >= self.timeout_at:

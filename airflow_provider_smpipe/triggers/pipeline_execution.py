@@ -24,10 +24,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_smpipe.hooks.pipeline import SageMakerPipelineHook, request_token
-from airflow_provider_smpipe.triggers.shared_client import client_key, shared_client
+from airflow_provider_smpipe.triggers.base import AwsTrigger
 from airflow_provider_smpipe.utils.reporting import ACTIVE_STATUSES, failed_steps, failure_message, step_table
 
 #: Error codes retried with backoff instead of ending the wait.
@@ -70,7 +70,7 @@ def _retriable(exc: BaseException) -> bool:
     return isinstance(exc, (BotoConnectionError, HTTPClientError, asyncio.TimeoutError, OSError))
 
 
-class SageMakerPipelineExecutionTrigger(BaseTrigger):
+class SageMakerPipelineExecutionTrigger(AwsTrigger):
     """Poll a pipeline execution until it ends (or until ``step_name`` reaches a status).
 
     :param execution_arn: the execution to watch.
@@ -86,6 +86,10 @@ class SageMakerPipelineExecutionTrigger(BaseTrigger):
     :param botocore_config: botocore ``Config`` keyword arguments.
     """
 
+    own_fields = (
+        "execution_arn", "poll_interval", "timeout_at", "step_name", "step_statuses", "progress_interval", "stop_on_kill",
+    )  # fmt: skip
+
     def __init__(
         self,
         *,
@@ -96,12 +100,9 @@ class SageMakerPipelineExecutionTrigger(BaseTrigger):
         step_statuses: Sequence[str] | None = None,
         progress_interval: float = 300.0,
         stop_on_kill: bool = False,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict[str, Any] | None = None,
+        **aws: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**aws)
         self.execution_arn = execution_arn
         self.poll_interval = float(poll_interval)
         self.timeout_at = timeout_at
@@ -109,38 +110,11 @@ class SageMakerPipelineExecutionTrigger(BaseTrigger):
         self.step_statuses = list(step_statuses or ["Succeeded"])
         self.progress_interval = float(progress_interval)
         self.stop_on_kill = stop_on_kill
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "execution_arn": self.execution_arn,
-                "poll_interval": self.poll_interval,
-                "timeout_at": self.timeout_at,
-                "step_name": self.step_name,
-                "step_statuses": list(self.step_statuses),
-                "progress_interval": self.progress_interval,
-                "stop_on_kill": self.stop_on_kill,
-                "aws_conn_id": self.aws_conn_id,
-                "region_name": self.region_name,
-                "verify": self.verify,
-                "botocore_config": self.botocore_config,
-            },
-        )
 
     def hook(self) -> SageMakerPipelineHook:
         return SageMakerPipelineHook(
             aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, config=self.botocore_config
         )
-
-    def client(self) -> Any:
-        """The shared aiobotocore client for this trigger's connection (see ``shared_client``)."""
-        key = client_key(conn=self.aws_conn_id, region=self.region_name, verify=self.verify, config=self.botocore_config)
-        return shared_client(key, lambda: self.hook().get_async_conn())
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         async with self.client() as client:
