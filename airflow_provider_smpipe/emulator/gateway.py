@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -22,21 +21,10 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from airflow_provider_smpipe.utils.jsonsafe import json_safe  # noqa: F401  (the engine imports it from here)
+
 INTERNAL_HEADER = "X-Smpipe-Internal"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
-
-
-def json_safe(value: Any) -> Any:
-    """A deep copy with datetimes as ISO-8601 strings and bytes decoded (what step properties hold)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items() if k != "ResponseMetadata"}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, (bytes, bytearray)):
-        return value.decode("utf-8", errors="replace")
-    return value
 
 
 def moto_account() -> str:

@@ -19,6 +19,6 @@ def json_safe(value: Any) -> Any:
         return float(value)
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    if isinstance(value, bytes):
+    if isinstance(value, (bytes, bytearray)):
         return value.decode("utf-8", errors="replace")
     return str(value)
