@@ -320,7 +320,10 @@ class Execution:
         self.last_modified = now()
 
     def succeeded(self) -> set[str]:
-        return {name for name, run in self.runs.items() if run.status == "Succeeded"}
+        """Steps that succeeded *and* whose properties are stored: a worker marks its run Succeeded
+        before its ``finally`` stores the properties, and another worker scheduling in between must
+        not launch a downstream step that would then find no properties."""
+        return {name for name, run in self.runs.items() if run.status == "Succeeded" and name in self.properties}
 
     def running(self) -> list[StepRun]:
         return [run for run in self.runs.values() if run.status not in STEP_TERMINAL]
