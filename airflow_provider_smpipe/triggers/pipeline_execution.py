@@ -149,7 +149,10 @@ class SageMakerPipelineExecutionTrigger(AwsTrigger):
         status = described["PipelineExecutionStatus"]
         now = time.monotonic()
         terminal = status not in ACTIVE_STATUSES
-        if self.step_name or terminal or status != state.status or now - state.steps_listed_at >= self.progress_interval:
+        changed = state.status is not None and status != state.status  # the first poll is not a change
+        if state.status is None and not terminal:
+            state.steps_listed_at = now  # the progress interval counts from the first poll
+        if self.step_name or terminal or changed or now - state.steps_listed_at >= self.progress_interval:
             rows = step_table(await self._list_steps(client))
             self._log_progress(status, state.status, state.rows, rows)
             state.rows, state.steps_listed_at = rows, now
