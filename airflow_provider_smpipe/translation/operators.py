@@ -33,6 +33,7 @@ from airflow_provider_smpipe.definition.naming import job_name
 from airflow_provider_smpipe.definition.paths import get_path, parse_path
 from airflow_provider_smpipe.definition.properties import normalize_properties, output_parameters_map
 from airflow_provider_smpipe.translation.runtime import PROPERTIES_KEY, PROPERTY_FILES_KEY, StepRun
+from airflow_provider_smpipe.triggers.base import wait_inline
 from airflow_provider_smpipe.triggers.job import KINDS, SageMakerResourceTrigger, status_of
 from airflow_provider_smpipe.triggers.timer import DelayTrigger
 from airflow_provider_smpipe.utils.jsonsafe import json_safe
@@ -105,6 +106,10 @@ class TranslationSettings:
     verify: bool | str | None = None
     botocore_config: dict[str, Any] | None = None
 
+    def aws(self) -> dict[str, Any]:
+        """The AWS connection settings, as triggers and hooks take them."""
+        return {"aws_conn_id": self.aws_conn_id, "region_name": self.region_name, "verify": self.verify, "botocore_config": self.botocore_config}
+
 
 class _TranslatedStep(BaseOperator):
     """Shared construction (kept light: building a 1000-step DAG must stay cheap).
@@ -145,7 +150,7 @@ class _TranslatedStep(BaseOperator):
             pipeline_name=self.pipeline_name,
             task_prefix=self.task_prefix,
             start_time_from=self.start_time_from,
-            aws={"aws_conn_id": self.aws_conn_id, "region_name": self.region_name, "verify": self.verify, "botocore_config": self.botocore_config},
+            aws=self.settings.aws(),
         )
 
     def _selective(self, run: StepRun) -> str | None:
@@ -305,10 +310,7 @@ class SageMakerPipelineStepOperator(_TranslatedStep):
             cluster_id=cluster_id,
             echo=echo,
             poll_interval=self.poll_interval,
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            botocore_config=self.botocore_config,
+            **self.settings.aws(),
         )
 
     def _wait(self, context: Context, trigger: Any) -> Any:
@@ -316,7 +318,7 @@ class SageMakerPipelineStepOperator(_TranslatedStep):
         What resume needs travels in the trigger's ``echo`` (defer kwargs are not always kept)."""
         if self.deferrable:
             self.defer(trigger=trigger, method_name="resume")
-        return self.resume(context, _run_inline(trigger))
+        return self.resume(context, wait_inline(trigger))
 
     def resume(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Continue after a wait (deferred or inline): a job ended, a retry delay passed, ..."""
@@ -593,17 +595,6 @@ class SageMakerPipelineFailOperator(_TranslatedStep):
         raise AirflowFailException(f"Step '{self.step_name}' failed with message: {message}")
 
 
-def _run_inline(trigger: Any) -> dict[str, Any]:
-    import asyncio
-
-    async def first() -> dict[str, Any]:
-        async for event in trigger.run():
-            return dict(event.payload)
-        raise AirflowException("trigger ended without an event")
-
-    return asyncio.run(first())
-
-
 def _callback_trigger(operator: SageMakerPipelineStepOperator, reply_queue: str, token: str, *, echo: dict[str, Any]) -> Any:
     from airflow_provider_smpipe.triggers.callback_reply import CallbackReplyTrigger
 
@@ -612,8 +603,5 @@ def _callback_trigger(operator: SageMakerPipelineStepOperator, reply_queue: str,
         token=token,
         echo=echo,
         poll_interval=operator.poll_interval,
-        aws_conn_id=operator.aws_conn_id,
-        region_name=operator.region_name,
-        verify=operator.verify,
-        botocore_config=operator.botocore_config,
+        **operator.settings.aws(),
     )

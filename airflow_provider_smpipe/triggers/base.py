@@ -3,6 +3,7 @@ trigger's own arguments, so a restarted triggerer rebuilds it exactly) and the s
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger
@@ -50,3 +51,15 @@ class AwsTrigger(BaseTrigger):
         hook = service_hook(service, aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, config=self.botocore_config)
         key = client_key(service=service, conn=self.aws_conn_id, region=self.region_name, verify=self.verify, config=self.botocore_config)
         return shared_client(key, hook.get_async_conn)
+
+
+def wait_inline(trigger: BaseTrigger) -> dict[str, Any]:
+    """Run ``trigger`` in the calling (worker) thread and return its first event's payload, so a
+    synchronous wait behaves exactly like a deferred one."""
+
+    async def first_event() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise RuntimeError(f"{type(trigger).__name__} ended without an event")
+
+    return asyncio.run(first_event())

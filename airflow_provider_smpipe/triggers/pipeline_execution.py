@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError, ConnectionError as BotoConnectionEr
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_smpipe.hooks.pipeline import SageMakerPipelineHook, request_token
-from airflow_provider_smpipe.triggers.base import AwsTrigger
+from airflow_provider_smpipe.triggers.base import AwsTrigger, wait_inline  # noqa: F401  (wait_inline: re-exported)
 from airflow_provider_smpipe.utils.reporting import ACTIVE_STATUSES, failed_steps, failure_message, step_table
 
 #: Error codes retried with backoff instead of ending the wait.
@@ -241,15 +241,3 @@ class SageMakerPipelineExecutionTrigger(AwsTrigger):
                 self.log.info("Stopped %s because the waiting task was killed", self.execution_arn)
             except ClientError as exc:
                 self.log.warning("Could not stop %s: %s", self.execution_arn, exc)
-
-
-def wait_inline(trigger: SageMakerPipelineExecutionTrigger) -> dict[str, Any]:
-    """Run the trigger's wait in the calling (worker) thread and return its event payload, so a
-    synchronous wait behaves exactly like a deferred one."""
-
-    async def first_event() -> dict[str, Any]:
-        async for event in trigger.run():
-            return dict(event.payload)
-        raise RuntimeError("trigger ended without an event")  # pragma: no cover - run() always yields
-
-    return asyncio.run(first_event())
