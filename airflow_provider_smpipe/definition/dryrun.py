@@ -1,15 +1,12 @@
 """Dry-run: walk a pipeline as the service would and report what every step would receive.
 
-The walk models the service running every ready step at once: steps go in *waves* (all steps whose
-upstream steps are done), in document order within a wave. A Condition skips the branch it does not
-take and everything downstream of that branch; a Fail step fails the execution, steps of its own
-wave still run (they were already running on the service), and nothing starts after it.
+The inputs and the report are described here and in the README; the walk itself (waves, run
+conditions, ForEach fan-out, Cleanup) is in :mod:`~airflow_provider_smpipe.definition.dryrun_walk`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +14,17 @@ from typing import Any
 
 import pendulum
 
+from airflow_provider_smpipe.definition import jsondoc
+from airflow_provider_smpipe.definition.dryrun_walk import EXECUTED, NOT_EXECUTED, Walk
 from airflow_provider_smpipe.definition.errors import DefinitionError, InvalidDefinitionError, did_you_mean
-from airflow_provider_smpipe.definition.expressions import Resolver, render_join_value
-from airflow_provider_smpipe.definition.model import EXECUTION_VARIABLES, PipelineDefinition, PropertyFile, Step, canonical_json
-from airflow_provider_smpipe.definition.naming import execution_arn, job_name, pipeline_arn
+from airflow_provider_smpipe.definition.foreach import split_child_name
+from airflow_provider_smpipe.definition.model import EXECUTION_VARIABLES, FAILED, STOPPED, PipelineDefinition, Step, canonical_json
+from airflow_provider_smpipe.definition.naming import execution_arn, pipeline_arn
 from airflow_provider_smpipe.definition.parameters import resolve_parameters
-from airflow_provider_smpipe.definition.properties import normalize_properties, synthesize_properties
 
-EXECUTED = "Executed"
-NOT_EXECUTED = "NotExecuted"
+__all__ = ["EXECUTED", "NOT_EXECUTED", "DryRunInputs", "dry_run", "load_json_input"]
+#: What ``--step-status`` may make a step end as (instead of succeeding).
+STEP_END_STATUSES = (FAILED, STOPPED)
 
 
 @dataclass(slots=True)
@@ -39,6 +38,10 @@ class DryRunInputs:
     :param property_files: ``{step: {property file name: JSON contents}}``.
     :param s3_objects: ``{s3 uri: JSON contents}`` for ``Std:JsonGet`` (both forms fall back to it).
     :param execution: execution variables by name; missing ones get generated values.
+    :param step_status: ``{step: "Failed" | "Stopped"}`` (or ``{"status": ..., "reason": ...}``):
+        steps that end so instead of succeeding, to see which run-condition steps would run. A
+        ForEach child is named ``<bodyStep>-<index>``; a body step's name applies to all its children
+        (the child's own entry wins). ``step_outputs`` and ``property_files`` take the same names.
     """
 
     parameters: Mapping[str, Any] | None = None
@@ -46,6 +49,7 @@ class DryRunInputs:
     property_files: Mapping[str, Mapping[str, Any]] | None = None
     s3_objects: Mapping[str, Any] | None = None
     execution: Mapping[str, Any] | None = None
+    step_status: Mapping[str, Any] | None = None
 
 
 def default_execution(definition: PipelineDefinition, parameters: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,8 +85,10 @@ def dry_run(definition: PipelineDefinition, inputs: DryRunInputs | None = None) 
     _check_inputs(definition, inputs)
     parameters = resolve_parameters(definition.parameters, inputs.parameters)
     execution = default_execution(definition, parameters, inputs.execution or {})
-    walker = _Walk(definition, inputs, parameters, execution)
-    return walker.run()
+    walker = Walk(definition, inputs, parameters, execution)
+    report = walker.run()
+    _check_children_named(definition, inputs, walker.children_seen)
+    return report
 
 
 def _check_inputs(definition: PipelineDefinition, inputs: DryRunInputs) -> None:
@@ -93,6 +99,7 @@ def _check_inputs(definition: PipelineDefinition, inputs: DryRunInputs) -> None:
         ("property-files", inputs.property_files),
         ("s3-objects", inputs.s3_objects),
         ("execution", inputs.execution),
+        ("step-status", inputs.step_status),
     ):
         if given is not None and not isinstance(given, Mapping):
             problems.append(DefinitionError(f"{label} is a {type(given).__name__}", location=label, expected="an object"))
@@ -100,12 +107,12 @@ def _check_inputs(definition: PipelineDefinition, inputs: DryRunInputs) -> None:
         raise InvalidDefinitionError(problems, what="dry-run inputs")
     for label, mapping in (("step-outputs", inputs.step_outputs), ("property-files", inputs.property_files)):
         for name, value in (mapping or {}).items():
-            if name not in definition.steps:
+            step = _input_step(definition, name)
+            if step is None:
                 problems.append(DefinitionError(f"unknown step '{name}'{did_you_mean(name, definition.steps)}", location=f"{label}.{name}"))
             elif not isinstance(value, Mapping):
                 problems.append(DefinitionError(f"entry for step '{name}' is {type(value).__name__}", location=f"{label}.{name}", expected="an object"))
             elif label == "property-files":
-                step = definition.steps[name]
                 for file_name in value:
                     if step.property_file(file_name) is None:
                         known = [p.name for p in step.property_files]
@@ -116,6 +123,7 @@ def _check_inputs(definition: PipelineDefinition, inputs: DryRunInputs) -> None:
                                 expected=", ".join(known) or "a Processing step with PropertyFiles",
                             )
                         )
+    problems += _step_status_problems(definition, inputs.step_status or {})
     for name in inputs.execution or {}:
         if name not in EXECUTION_VARIABLES:
             problems.append(DefinitionError(f"unknown execution variable '{name}'{did_you_mean(name, EXECUTION_VARIABLES)}", location=f"execution.{name}", expected=", ".join(EXECUTION_VARIABLES)))
@@ -123,111 +131,49 @@ def _check_inputs(definition: PipelineDefinition, inputs: DryRunInputs) -> None:
         raise InvalidDefinitionError(problems, what="dry-run inputs")
 
 
-class _Walk:
-    def __init__(self, definition: PipelineDefinition, inputs: DryRunInputs, parameters: dict[str, Any], execution: dict[str, Any]) -> None:
-        self.definition = definition
-        self.inputs = inputs
-        self.parameters = parameters
-        self.execution = execution
-        self.properties: dict[str, Any] = {}
-        self.resolver = Resolver(
-            definition,
-            parameters=parameters,
-            execution=execution,
-            step_properties=self.properties,
-            property_file_loader=self._property_file,
-            s3_loader=self._s3_object,
-        )
-        self.report: dict[str, dict[str, Any]] = {}
-        self.skipped: dict[str, str] = {}
-        self.failure: str | None = None
+def _input_step(definition: PipelineDefinition, name: str) -> Step | None:
+    """The step an input entry names: a step, or a ForEach child ``<bodyStep>-<index>``."""
+    if name in definition.steps:
+        return definition.steps[name]
+    child = split_child_name(definition, name)
+    return definition.steps[child[0]] if child else None
 
-    def _property_file(self, step: Step, pfile: PropertyFile, uri: str) -> Any:
-        given = (self.inputs.property_files or {}).get(step.name, {})
-        if pfile.name in given:
-            return given[pfile.name]
-        return (self.inputs.s3_objects or {})[uri]
 
-    def _s3_object(self, uri: str) -> Any:
-        return (self.inputs.s3_objects or {})[uri]
+def _step_status_problems(definition: PipelineDefinition, given: Mapping[str, Any]) -> list[DefinitionError]:
+    problems = []
+    for name, value in given.items():
+        loc = f"step-status.{name}"
+        step = _input_step(definition, name)
+        status = value.get("status") if isinstance(value, Mapping) else value
+        if step is None:
+            problems.append(DefinitionError(f"unknown step '{name}'{did_you_mean(name, definition.steps)}", location=loc, expected="a step, or a ForEach child <bodyStep>-<index>"))
+        elif step.type in ("Fail", "ForEach"):
+            why = "a Fail step always fails" if step.type == "Fail" else "a ForEach ends as its children do: give their status (<bodyStep>-<index>)"
+            problems.append(DefinitionError(f"cannot set the status of {step.type} step '{name}': {why}", location=loc))
+        elif status not in STEP_END_STATUSES:
+            problems.append(DefinitionError(f"status of '{name}' is {status!r}", location=loc, expected='"Failed" or "Stopped" (or {"status": ..., "reason": "..."})'))
+        elif isinstance(value, Mapping) and (set(value) - {"status", "reason"} or not isinstance(value.get("reason", ""), str)):
+            problems.append(DefinitionError(f"entry for '{name}' has keys {sorted(value)}", location=loc, expected='{"status": "Failed" | "Stopped", "reason": "<text>"}'))
+    return problems
 
-    def run(self) -> dict[str, Any]:
-        order: list[str] = []
-        for wave in self.definition.graph.waves():
-            failed_before_wave = self.failure is not None
-            for name in wave:
-                order.append(name)
-                step = self.definition.steps[name]
-                if failed_before_wave:
-                    self.report[name] = {"type": step.type, "status": NOT_EXECUTED, "reason": f"the execution failed at {self.failure}"}
-                elif name in self.skipped:
-                    self.report[name] = {"type": step.type, "status": NOT_EXECUTED, "reason": self.skipped[name]}
-                else:
-                    self.report[name] = self._execute(step)
-        failure_message = None
-        if self.failure is not None:
-            failure_message = f"Step '{self.failure}' failed with message: {self.report[self.failure]['error_message']}"
-        return {
-            "order": order,
-            "steps": {name: self.report[name] for name in order},
-            "failed": self.failure is not None,
-            "failure_reason": failure_message,
-            "parameters": self.parameters,
-            "execution": {k: v for k, v in self.execution.items()},
-        }
 
-    def _execute(self, step: Step) -> dict[str, Any]:
-        if step.type == "Condition":
-            outcome, resolved = self.resolver.evaluate_conditions(step)
-            self.properties[step.name] = {"Outcome": outcome}
-            not_taken = step.else_steps if outcome else step.if_steps
-            branch = "ElseSteps" if outcome else "IfSteps"
-            for name in not_taken:
-                self.skipped.setdefault(name, f"in the {branch} of '{step.name}', which evaluated {str(outcome).lower()}")
-            for name in self.definition.graph.descendants(not_taken):
-                self.skipped.setdefault(name, f"downstream of a step skipped by '{step.name}'")
-            return {"type": step.type, "status": EXECUTED, "arguments": {"Conditions": resolved}, "outcome": outcome}
-        if step.type == "Fail":
-            raw = step.arguments.get("ErrorMessage", "")
-            value = self.resolver.resolve(raw, step=step, location=f"{step.location}.Arguments.ErrorMessage")
-            message = value if isinstance(value, str) else render_join_value(value, step=step.name, location=f"{step.location}.Arguments.ErrorMessage")
-            if self.failure is None:
-                self.failure = step.name
-            return {"type": step.type, "status": EXECUTED, "arguments": {"ErrorMessage": message}, "error_message": message}
-        name = self._job_name(step)
-        arguments = self.resolver.resolve_arguments(step, job_name=name)
-        fields = self.resolver.resolve_fields(step)
-        properties = synthesize_properties(step, arguments, job_name=name, fields=fields, now=self.execution["StartDateTime"])
-        given = (self.inputs.step_outputs or {}).get(step.name)
-        if given is not None:
-            properties = normalize_properties(step, given) if step.type in ("Lambda", "Callback") else {**properties, **normalize_properties(step, given)}
-        self.properties[step.name] = properties
-        entry: dict[str, Any] = {"type": step.type, "status": EXECUTED, "arguments": arguments}
-        if fields:
-            entry["fields"] = fields
-        if name is not None:
-            entry["job_name"] = name
-        return entry
-
-    def _job_name(self, step: Step) -> str | None:
-        info = step.info
-        if info.name_key is None:
-            return job_name(step.name, self.execution["PipelineExecutionId"]) if step.type == "EMR" else None
-        kept = step.arguments.get(info.name_key)
-        if kept is not None:
-            kept = self.resolver.resolve(kept, step=step, location=f"{step.location}.Arguments.{info.name_key}")
-        if info.name_is_kept:
-            return str(kept) if kept is not None else job_name(step.name, self.execution["PipelineExecutionId"])
-        return job_name(step.name, self.execution["PipelineExecutionId"], prefix=str(kept) if kept else None, step_type=step.type)
+def _check_children_named(definition: PipelineDefinition, inputs: DryRunInputs, seen: set[str]) -> None:
+    """A child named in an input must exist once the items are known (``Train-7`` with 3 items
+    is a mistake worth reporting, not ignoring)."""
+    problems = []
+    for label, mapping in (("step-outputs", inputs.step_outputs), ("property-files", inputs.property_files), ("step-status", inputs.step_status)):
+        for name in mapping or {}:
+            if name not in definition.steps and name not in seen:
+                body, index = split_child_name(definition, name) or (name, -1)
+                parent = definition.steps[body].parent_for_each
+                problems.append(DefinitionError(f"ForEach '{parent}' ran no child '{name}' (index {index})", location=f"{label}.{name}", expected="a child index below the number of items"))
+    if problems:
+        raise InvalidDefinitionError(problems, what="dry-run inputs")
 
 
 def load_json_input(path: str | Path, what: str) -> Any:
-    """Read one of the dry-run's JSON input files, with an error that names the option."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidDefinitionError([DefinitionError(f"no such file: {path}", location=what)], what=f"{what} input") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidDefinitionError(
-            [DefinitionError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", location=f"{what} {path}")], what=f"{what} input"
-        ) from None
+    """Read one of the dry-run's JSON input files strictly (see ``jsondoc``), with errors that name
+    the option: too big, not UTF-8, a directory, too deep, ``NaN``, lone surrogates, ..."""
+    label = str(path)
+    return jsondoc.parse_text(jsondoc.read_file(label, what=what), label=label, what=what)
+

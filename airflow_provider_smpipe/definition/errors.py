@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from difflib import get_close_matches
+from typing import Any
 
 
 class SmpipeError(Exception):
@@ -32,10 +33,12 @@ class DefinitionError(SmpipeError, ValueError):
         location: str | None = None,
         expected: str | None = None,
     ) -> None:
-        self.problem = problem
-        self.step = step
-        self.location = location
-        self.expected = expected
+        # Whatever a hostile definition holds (a lone surrogate in a name or key), the message can
+        # be printed, hashed and sent: lone surrogates are shown as their escapes.
+        self.problem = _clean(problem)
+        self.step = _clean(step)
+        self.location = _clean(location)
+        self.expected = _clean(expected)
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -68,7 +71,7 @@ class InvalidDefinitionError(DefinitionError):
         self.source = source
         count = len(self.problems)
         head = f"{source}: " if source and source != what else ""
-        lines = [f"{head}invalid {what} ({count} problem{'s' if count != 1 else ''})"]
+        lines = [printable(f"{head}invalid {what} ({count} problem{'s' if count != 1 else ''})")]
         lines += [f"  - {p}" for p in self.problems]
         SmpipeError.__init__(self, "\n".join(lines))
         self.problem = lines[0]
@@ -94,6 +97,19 @@ class ConditionError(ResolutionError):
 
 class SelectionError(DefinitionError):
     """A selective-execution request breaks the service's rules (unknown, unconnected, too many steps)."""
+
+
+def printable(text: str) -> str:
+    """``text`` with lone surrogates (``\\ud800``, which no UTF-8 stream accepts) as backslash escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _clean(value: Any) -> Any:
+    return printable(value) if isinstance(value, str) else value
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -17,15 +17,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import pendulum
 
 from airflow_provider_smpipe.definition.errors import ConditionError, DefinitionError, ResolutionError
+from airflow_provider_smpipe.definition.foreach import child_name, read_item
+from airflow_provider_smpipe.definition.jsondoc import loads_value
 from airflow_provider_smpipe.definition.model import PipelineDefinition, PropertyFile, Step
-from airflow_provider_smpipe.definition.paths import get_path, parse_path
-from airflow_provider_smpipe.definition.references import GET, JOIN, JSON_GET, child_location, expression_kind, parse_reference
+from airflow_provider_smpipe.definition.paths import Token, get_path, parse_path
+from airflow_provider_smpipe.definition.references import GET, ITERATION_OUTPUT, JOIN, JSON_GET, child_location, expression_kind, parse_reference
 
 #: ``(producing step, property file, s3 uri of the file) -> parsed JSON``; raise KeyError if absent.
 PropertyFileLoader = Callable[[Step, PropertyFile, str], Any]
@@ -53,6 +56,20 @@ def render_join_value(value: Any, *, step: str | None, location: str) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
 
 
+@dataclass(frozen=True, slots=True)
+class Iteration:
+    """The iteration a ForEach body step runs in.
+
+    :param properties: the properties of the children of this iteration that succeeded, by body
+        step name: ``Steps.<bodyStep>...`` in a body step reads its own iteration's child.
+    """
+
+    for_each: str
+    index: int
+    item: Any
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
 def s3_join(prefix: str, *parts: str) -> str:
     """Join S3 key parts with exactly one ``/`` between them (the SDK's ``s3_path_join``)."""
     out = prefix.rstrip("/")
@@ -71,6 +88,7 @@ class Resolver:
     :param step_properties: the properties of every step that has run, by step name.
     :param property_file_loader: reads a Processing step's property file.
     :param s3_loader: reads a JSON object from S3 for ``Std:JsonGet`` in its ``S3Uri`` form.
+    :param iteration: for a ForEach body step's child: its item and its iteration's outputs.
     """
 
     def __init__(
@@ -82,8 +100,10 @@ class Resolver:
         step_properties: Mapping[str, Any],
         property_file_loader: PropertyFileLoader | None = None,
         s3_loader: S3JsonLoader | None = None,
+        iteration: Iteration | None = None,
     ) -> None:
         self.definition = definition
+        self.iteration = iteration
         self.parameters = parameters
         self.execution = execution
         self.step_properties = step_properties
@@ -139,10 +159,58 @@ class Resolver:
             if ref.name not in config:
                 raise ResolutionError(f"PipelineExperimentConfig has no {ref.name}", step=_name(step), location=location)
             return self.resolve(config[ref.name], location=f"$.PipelineExperimentConfig.{ref.name}")
+        if ref.root == "ForEach":
+            if self.iteration is None:
+                raise ResolutionError(f"'{ref.text}' is only defined inside a ForEach body", step=_name(step), location=location)
+            return read_item(self.iteration.item, ref.path, step=_name(step), location=location)
+        if ref.root == ITERATION_OUTPUT:
+            raise ResolutionError(f"'{ref.text}' is only valid as a ForEach Selector's Field", step=_name(step), location=location)
         properties = self._properties_of(ref.name, step, location)
-        return get_path(properties, ref.path, what=f"the properties of step '{ref.name}'", step=_name(step), location=location)
+        return self.read_property(ref.name, properties, ref.path, step=_name(step), location=location)
+
+    def read_property(self, step_name: str, properties: Any, path: tuple[Token, ...], *, step: str | None, location: str) -> Any:
+        """Follow ``path`` in the properties of ``step_name``, knowing its type: a Job's
+        ``JobConfigDocument`` is JSON text a path may descend into (parsed here), a ForEach's
+        ``IterationOutputs[i].<bodyStep>`` and ``Selected`` hold the properties of a body step."""
+        owner = self.definition.steps.get(step_name)
+        what = f"the properties of step '{step_name}'"
+        stype = owner.type if owner is not None else None
+        if stype == "Job" and len(path) > 1 and path[0].value == "JobConfigDocument":
+            text = get_path(properties, path[:1], what=what, step=step, location=location)
+            try:
+                document = loads_value(text) if isinstance(text, str) else text
+            except ValueError as exc:  # not JSON, or JSON with NaN, lone surrogates, too deep, ...
+                why = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                raise ResolutionError(f"JobConfigDocument of step '{step_name}' is not JSON ({why})", step=step, location=location) from None
+            return get_path(document, path[1:], what=f"the JobConfigDocument of step '{step_name}'", step=step, location=location)
+        if stype == "ForEach" and owner is not None and owner.for_each is not None and path:
+            if path[0].value == "IterationOutputs" and len(path) >= 3:
+                index, body = int(path[1].value), str(path[2].value)
+                outputs = get_path(properties, path[:2], what=what, step=step, location=location)
+                if not isinstance(outputs, Mapping) or body not in outputs:
+                    raise ResolutionError(
+                        f"iteration {index} of ForEach '{step_name}' has no outputs of '{body}': child '{child_name(body, index)}' did not succeed",
+                        step=step,
+                        location=location,
+                    )
+                return self.read_property(body, outputs[body], path[3:], step=step, location=location)
+            if path[0].value == "Selected" and owner.for_each.selector is not None:
+                if not isinstance(properties, Mapping) or "Selected" not in properties:
+                    raise ResolutionError(f"ForEach '{step_name}' selected no iteration: no child of '{owner.for_each.selector.body_step}' succeeded", step=step, location=location)
+                return self.read_property(owner.for_each.selector.body_step, properties["Selected"], path[1:], step=step, location=location)
+        return get_path(properties, path, what=what, step=step, location=location)
 
     def _properties_of(self, step_name: str, step: Step | None, location: str) -> Any:
+        iteration = self.iteration
+        if iteration is not None and self.definition.steps.get(step_name) is not None and self.definition.steps[step_name].parent_for_each == iteration.for_each:
+            if step_name not in iteration.properties:
+                raise ResolutionError(
+                    f"child '{child_name(step_name, iteration.index)}' has no properties: it has not run or did not succeed",
+                    step=_name(step),
+                    location=location,
+                    expected=f"properties of '{child_name(step_name, iteration.index)}' (for a dry-run: an entry in --step-outputs)",
+                )
+            return iteration.properties[step_name]
         if step_name not in self.step_properties:
             raise ResolutionError(
                 f"step '{step_name}' has no properties: it has not run, was not executed, or its outputs were not given",
@@ -215,9 +283,10 @@ class Resolver:
             what = f"the JSON at {uri}"
         if isinstance(document, (bytes, str)):
             try:
-                document = json.loads(document)
-            except json.JSONDecodeError as exc:
-                raise ResolutionError(f"{what} is not valid JSON: {exc.msg}", step=_name(step), location=location) from None
+                document = loads_value(document.decode("utf-8") if isinstance(document, bytes) else document)
+            except ValueError as exc:  # not UTF-8, not JSON, or JSON with NaN, lone surrogates, too deep
+                why = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                raise ResolutionError(f"{what} is not valid JSON: {why}", step=_name(step), location=location) from None
         return get_path(document, parse_path(body["Path"]), what=what, step=_name(step), location=f"{location}.Path")
 
     # -- conditions ------------------------------------------------------------------------------

@@ -1,8 +1,15 @@
 """The step dependency graph.
 
-Edges (upstream -> downstream), exactly as the SDK's ``PipelineGraph`` derives them:
-``DependsOn``; every ``{"Get": "Steps.<name>..."}`` anywhere in a step (for a Condition: in its
-``Conditions`` only); the parent Condition of every branch step.
+Edges (upstream -> downstream), as the SDK's ``PipelineGraph`` derives them: ``DependsOn`` (run
+conditions included: the edge keeps its trigger in :attr:`StepGraph.triggers`); every
+``{"Get": "Steps.<name>..."}`` in a step (for a Condition: in its ``Conditions`` only; for a
+ForEach: in ``IterableItems`` and ``Selector``, not its body); the parent Condition of every branch
+step; the ForEach of every body step. One deliberate difference: references in a step's top-level
+fields (a ClarifyCheck's ``ModelName``, a Lambda's ``FunctionArn``) also make edges, because their
+values cannot be resolved before that step ran; the SDK only scans ``Arguments``.
+
+Scheduling uses :class:`~airflow_provider_smpipe.definition.runstate.RunScope` graphs, which leave
+ForEach body steps out of the top level (they run as children of their ForEach).
 """
 
 from __future__ import annotations
@@ -20,10 +27,14 @@ class StepGraph:
     order: list[str]
     upstream: dict[str, set[str]] = field(default_factory=dict)
     downstream: dict[str, set[str]] = field(default_factory=dict)
+    #: ``(upstream, downstream) -> trigger`` for every edge that comes from a ``DependsOn`` entry.
+    triggers: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
-    def from_upstream(cls, order: list[str], upstream: Mapping[str, Iterable[str]]) -> StepGraph:
-        graph = cls(order=list(order))
+    def from_upstream(
+        cls, order: list[str], upstream: Mapping[str, Iterable[str]], triggers: Mapping[tuple[str, str], str] | None = None
+    ) -> StepGraph:
+        graph = cls(order=list(order), triggers=dict(triggers or {}))
         graph.upstream = {name: set() for name in order}
         graph.downstream = {name: set() for name in order}
         for name, ups in upstream.items():

@@ -14,6 +14,7 @@ from airflow_provider_smpipe.definition.errors import DefinitionError, did_you_m
 
 if TYPE_CHECKING:
     from airflow_provider_smpipe.definition.graph import StepGraph
+    from airflow_provider_smpipe.definition.runstate import RunScope
 
 PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
     "String": (str,),
@@ -55,17 +56,29 @@ class StepTypeInfo:
     cacheable: bool
     retryable: bool
     name_is_kept: bool = False
+    job_retry: bool = False
+    opaque: bool = False
 
+
+#: Types whose argument format is not published (botocore reports them in step metadata, SDK v3
+#: does not emit them): recognised by name, envelope validated, ``Arguments`` kept as written.
+OPAQUE_STEP_TYPES = (
+    "BedrockCustomModel",
+    "BedrockCustomModelDeployment",
+    "BedrockProvisionedModelThroughput",
+    "BedrockModelImport",
+    "Athena",
+)
 
 STEP_TYPES: dict[str, StepTypeInfo] = {
-    "Processing": StepTypeInfo("CreateProcessingJob", "ProcessingJobName", "ProcessingJob", True, True),
-    "Training": StepTypeInfo("CreateTrainingJob", "TrainingJobName", "TrainingJob", True, True),
-    "Transform": StepTypeInfo("CreateTransformJob", "TransformJobName", "TransformJob", True, True),
-    "Tuning": StepTypeInfo("CreateHyperParameterTuningJob", "HyperParameterTuningJobName", "TuningJob", True, True),
+    "Processing": StepTypeInfo("CreateProcessingJob", "ProcessingJobName", "ProcessingJob", True, True, job_retry=True),
+    "Training": StepTypeInfo("CreateTrainingJob", "TrainingJobName", "TrainingJob", True, True, job_retry=True),
+    "Transform": StepTypeInfo("CreateTransformJob", "TransformJobName", "TransformJob", True, True, job_retry=True),
+    "Tuning": StepTypeInfo("CreateHyperParameterTuningJob", "HyperParameterTuningJobName", "TuningJob", True, True, job_retry=True),
     "Model": StepTypeInfo("CreateModel", "ModelName", "Model", False, True),
     "RegisterModel": StepTypeInfo("CreateModelPackage", None, "RegisterModel", False, True),
-    "AutoML": StepTypeInfo("CreateAutoMLJob", "AutoMLJobName", "AutoMLJob", True, True),
-    "EndpointConfig": StepTypeInfo("CreateEndpointConfig", "EndpointConfigName", "EndpointConfig", True, True, True),
+    "AutoML": StepTypeInfo("CreateAutoMLJob", "AutoMLJobName", "AutoMLJob", True, True, job_retry=True),
+    "EndpointConfig": StepTypeInfo("CreateEndpointConfig", "EndpointConfigName", "EndpointConfig", True, True, True, job_retry=True),
     "Endpoint": StepTypeInfo("CreateEndpoint", "EndpointName", "Endpoint", True, False, True),
     "InferenceComponent": StepTypeInfo(
         "CreateInferenceComponent", "InferenceComponentName", "InferenceComponent", False, False, True
@@ -78,6 +91,13 @@ STEP_TYPES: dict[str, StepTypeInfo] = {
     "Lineage": StepTypeInfo("CreateAction", None, "Lineage", False, False),
     "Condition": StepTypeInfo(None, None, "Condition", False, False),
     "Fail": StepTypeInfo(None, None, "Fail", False, False),
+    # Today's service and SDK v3 (see README "SDK v3 and today's service").
+    "ForEach": StepTypeInfo(None, None, "ForEach", False, False),
+    "Cleanup": StepTypeInfo(None, None, "Cleanup", False, False),
+    "EMRServerless": StepTypeInfo("StartJobRun", None, "EMRServerless", True, True),
+    # SageMakerJobStepRetryPolicy applies to CreateJob (sagemaker-mlops 1.27.0, JobStep docstring).
+    "Job": StepTypeInfo("CreateJob", "JobName", "Job", True, True, job_retry=True),
+    **{name: StepTypeInfo(None, None, name, True, True, opaque=True) for name in OPAQUE_STEP_TYPES},
 }
 
 #: Entry points that tell the two flavours of "Training" step apart (both serialise as Training).
@@ -146,10 +166,13 @@ class CacheConfig:
 
 
 def parse_iso_duration(text: str) -> pendulum.Duration:
-    """Parse an ISO-8601 duration; also the SDK docstring's lenient forms ``p30d`` and ``T12H``."""
+    """Parse ``CacheConfig.ExpireAfter``: ISO-8601 (``P30D``, ``PT12H``, ``P4DT12H``) and the forms
+    AWS's caching guide shows (``30d``, ``5y``, ``T16m``, ``30dT5h``): case-insensitive, ``P`` optional."""
     normalised = text.strip().upper()
-    if normalised.startswith("T"):
+    if not normalised.startswith("P"):
         normalised = "P" + normalised
+    if normalised in ("P", "PT") or normalised.endswith("T"):
+        raise ValueError(f"not a duration: {text!r}")
     parsed = pendulum.parse(normalised)
     if not isinstance(parsed, pendulum.Duration):
         raise ValueError(f"not a duration: {text!r}")
@@ -169,6 +192,73 @@ class OutputParameter:
     type: str
 
 
+#: ``DependsOn`` run conditions. A plain step name means ``Completed`` (the upstream succeeded).
+TRIGGERS: tuple[str, ...] = ("Completed", "Failed", "Stopped", "Any")
+COMPLETED, FAILED, STOPPED, ANY = TRIGGERS
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """One ``DependsOn`` entry as written.
+
+    :param form: ``"name"`` (a plain step name) or ``"object"`` (``{"Step", "Trigger"}``).
+    """
+
+    step: str
+    trigger: str = COMPLETED
+    form: str = "name"
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """What must hold of one upstream step before a step may start (see ``runstate``).
+
+    :param declared: ``True`` for a ``DependsOn`` entry; ``False`` when implied by a property
+        reference (the value only exists once that step succeeded) or a Condition branch.
+    """
+
+    upstream: str
+    trigger: str
+    declared: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """A ForEach ``Selector``: pick the iteration whose ``body_step`` property at ``path`` is the
+    largest (``MaxBy``) or smallest (``MinBy``)."""
+
+    pick: str
+    body_step: str
+    path: tuple[Any, ...]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForEachSpec:
+    """A ForEach step's fan-out.
+
+    :param items: ``IterableItems`` as written: a list (each element a scalar or an expression) or
+        one expression that resolves to a JSON list string.
+    :param body: the body step names, in document order.
+    """
+
+    items: Any
+    max_concurrency: int
+    body: tuple[str, ...]
+    selector: Selector | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupSource:
+    """One ``Resources.S3`` entry of a Cleanup step: the source step and the exact objects to
+    delete (``None``: the service locates the step's outputs itself)."""
+
+    step: str
+    s3_uris: tuple[Any, ...] | None
+    location: str
+
+
 @dataclass(slots=True)
 class Step:
     """One step, with branch steps of a Condition flattened into the pipeline's step table.
@@ -179,6 +269,13 @@ class Step:
     :param fields: the type-specific top-level keys (``FunctionArn``, ``SqsQueueUrl``, ``CheckType``,
         ``SkipCheck``, ...), unresolved.
     :param parent_condition: the Condition whose branch holds this step, if any.
+    :param parent_for_each: the ForEach whose body holds this step, if any. Body steps are in the
+        step table and the graph (as in the SDK's ``PipelineGraph``) but never run as themselves:
+        each item of the ForEach runs one child ``<name>-<index>`` of them.
+    :param dependencies: the ``DependsOn`` entries with their triggers (``depends_on`` keeps the names).
+    :param requirements: every condition that must hold before the step starts, in its scope (the
+        top level, or its ForEach body): ``DependsOn`` entries, one implied ``Completed`` per step
+        whose properties it reads, its Condition; for a ForEach also its body's outside requirements.
     """
 
     name: str
@@ -188,6 +285,8 @@ class Step:
     display_name: str | None = None
     description: str | None = None
     depends_on: tuple[str, ...] = ()
+    dependencies: tuple[Dependency, ...] = ()
+    requirements: tuple[Requirement, ...] = ()
     retry_policies: tuple[RetryPolicy, ...] = ()
     cache_config: CacheConfig | None = None
     property_files: tuple[PropertyFile, ...] = ()
@@ -198,6 +297,9 @@ class Step:
     conditions: list[Any] = field(default_factory=list)
     if_steps: tuple[str, ...] = ()
     else_steps: tuple[str, ...] = ()
+    parent_for_each: str | None = None
+    for_each: ForEachSpec | None = None
+    cleanup_sources: tuple[CleanupSource, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -220,6 +322,14 @@ class Step:
         entry = spec.get("ContainerEntrypoint") if isinstance(spec, Mapping) else None
         return entry if isinstance(entry, list) else None
 
+    @property
+    def is_body_step(self) -> bool:
+        return self.parent_for_each is not None
+
+    def trigger_on(self, upstream: str) -> str | None:
+        """The trigger of this step's ``DependsOn`` entry for ``upstream`` (``None``: no entry)."""
+        return next((d.trigger for d in self.dependencies if d.step == upstream), None)
+
     def property_file(self, name: str) -> PropertyFile | None:
         return next((p for p in self.property_files if p.name == name), None)
 
@@ -234,6 +344,7 @@ class PipelineDefinition:
     :param steps: every step by name, branch steps included, in document order (not topological).
     :param graph: the dependency graph; see :class:`~airflow_provider_smpipe.definition.graph.StepGraph`.
     :param source: where it was loaded from (a path or ``"<dict>"``), for messages.
+    :param mlflow_config: ``MlflowConfig`` as written (``None`` when absent or ``null``).
     """
 
     version: str
@@ -244,7 +355,9 @@ class PipelineDefinition:
     graph: StepGraph
     raw: dict[str, Any] = field(repr=False)
     source: str | None = None
+    mlflow_config: dict[str, Any] | None = None
     _hash: str | None = field(default=None, repr=False, compare=False)
+    _scopes: dict[str | None, RunScope] = field(default_factory=dict, repr=False, compare=False)
 
     def step(self, name: str) -> Step:
         try:
@@ -254,6 +367,25 @@ class PipelineDefinition:
                 f"unknown step '{name}'{did_you_mean(name, self.steps)}",
                 expected=f"one of the {len(self.steps)} steps of the pipeline",
             ) from None
+
+    def scope(self, for_each: str | None = None) -> RunScope:
+        """The steps scheduled together: the top level (``None``), or one ForEach's body."""
+        if for_each not in self._scopes:
+            from airflow_provider_smpipe.definition.runstate import RunScope
+
+            self._scopes[for_each] = RunScope.of(self, for_each)
+        return self._scopes[for_each]
+
+    @property
+    def run_graph(self) -> StepGraph:
+        """The graph the top level runs by: every step but ForEach body steps, each ForEach
+        carrying its body's requirements on outside steps. Equal to :attr:`graph` without ForEach."""
+        return self.scope(None).graph
+
+    def for_each_of(self, step_name: str) -> Step | None:
+        """The ForEach holding body step ``step_name`` (``None`` for any other step)."""
+        parent = self.steps[step_name].parent_for_each if step_name in self.steps else None
+        return self.steps[parent] if parent else None
 
     def content_hash(self) -> str:
         """SHA-256 of the canonical JSON (sorted keys, no whitespace): equal for equal definitions."""

@@ -10,6 +10,7 @@ Two forms are accepted for an override, as the service and Airflow users produce
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,18 +37,20 @@ def cast_parameter_value(parameter: Parameter, value: Any, *, location: str | No
     if value is None:
         raise fail("a value is required")
     if isinstance(value, str):
-        if value == "":
+        # StartPipelineExecution's Value may be empty (length 0..1024) and definitions declare ""
+        # defaults; only a typed parameter needs characters to parse.
+        if value == "" and ptype != "String":
             raise fail("the value is empty")
         if ptype == "String":
             typed: Any = value
         elif ptype == "Integer":
             try:
-                typed = int(value.strip())
+                typed = parse_integer(value)
             except ValueError:
                 raise fail("not an integer") from None
         elif ptype == "Float":
             try:
-                typed = float(value.strip())
+                typed = parse_float(value)
             except ValueError:
                 raise fail("not a number") from None
             if not math.isfinite(typed):
@@ -126,6 +129,29 @@ def resolve_parameters(
     return values
 
 
+#: Numbers as text: ASCII decimal digits only. Python's ``int()`` and ``float()`` also take
+#: ``"1_000"``, Arabic-Indic digits and ``"nan"``, which the service does not.
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+
+
+def parse_integer(text: str) -> int:
+    """An integer written in decimal (surrounding blanks allowed); ``ValueError`` otherwise."""
+    stripped = text.strip()
+    if _INTEGER_TEXT.fullmatch(stripped) is None:
+        raise ValueError(f"not an integer: {text[:40]!r}")
+    return int(stripped)  # ValueError beyond 4300 digits too
+
+
+def parse_float(text: str) -> float:
+    """A number written in decimal (surrounding blanks allowed; ``inf``/``nan`` parse, for the
+    caller to refuse as not finite); ``ValueError`` otherwise."""
+    stripped = text.strip()
+    if _FLOAT_TEXT.fullmatch(stripped) is None:
+        raise ValueError(f"not a number: {text[:40]!r}")
+    return float(stripped)
+
+
 def to_wire_string(value: Any) -> str:
     """The string StartPipelineExecution carries for a typed value (``true``/``false`` for booleans)."""
     if isinstance(value, bool):
@@ -149,7 +175,7 @@ def _expected(parameter: Parameter) -> str:
     if parameter.enum_values:
         return "one of " + ", ".join(parameter.enum_values)
     return {
-        "String": "a non-empty string",
+        "String": "a string",
         "Integer": "an integer (or its string form)",
         "Float": "a number (or its string form)",
         "Boolean": "true or false (any case, or a JSON boolean)",

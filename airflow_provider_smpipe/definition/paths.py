@@ -44,7 +44,7 @@ class Token:
 
 
 _MEMBER = re.compile(r"[^.\[\]'\"]+")
-_INDEX = re.compile(r"\[(-?\d+)\]")
+_INDEX = re.compile(r"\[(-?[0-9]+)\]")
 _QUOTED = re.compile(r"\[(?:'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\")\]")
 
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ from airflow_provider_smpipe.definition.errors import ParameterError
 from airflow_provider_smpipe.definition.expressions import s3_join
 from airflow_provider_smpipe.definition.model import Step
 from airflow_provider_smpipe.definition.naming import sanitize_name_part
+from airflow_provider_smpipe.definition.parameters import parse_float, parse_integer
 
 ACCOUNT = "123456789012"
 
@@ -51,16 +53,19 @@ def cast_output_value(step: Step, name: str, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError
         if otype == "Integer":
-            if isinstance(value, float) and not value.is_integer():
+            if isinstance(value, float) and not value.is_integer():  # inf and nan are not integers either
                 raise ValueError
-            return int(value)
-        return float(value)
-    except (TypeError, ValueError):
+            return parse_integer(value) if isinstance(value, str) else int(value)
+        number = parse_float(value) if isinstance(value, str) else float(value)
+        if not math.isfinite(number):  # "Infinity", "1e999": the report would not be JSON
+            raise ValueError
+        return number
+    except (TypeError, ValueError, OverflowError):
         raise ParameterError(
             f"output parameter '{name}' of {step.type} step '{step.name}' is {value!r}",
             step=step.name,
             location=f"OutputParameters['{name}']",
-            expected=f"a {otype} value",
+            expected=f"{'an' if otype == 'Integer' else 'a'} {otype} value",
         ) from None
 
 
@@ -203,6 +208,20 @@ def synthesize_properties(
         )
     elif stype == "EMR":
         props = _emr_step(step, arguments, job_name)
+    elif stype == "EMRServerless":
+        props = _emr_serverless(arguments, job_name or step.name, region, account, stamp)
+    elif stype == "Job":
+        props.update(
+            JobName=job_name,
+            # botocore's JobArn pattern: ...:job/<JobCategory>/<JobName>
+            JobArn=f"{arn}:job/{props.get('JobCategory', 'AgentRFT')}/{job_name}",
+            JobStatus="Completed",
+            CreationTime=stamp,
+            LastModifiedTime=stamp,
+            EndTime=stamp,
+        )
+    elif stype in ("Cleanup", "ForEach"):
+        props = {}  # Cleanup has none; a ForEach's come from its children (foreach.FanOut.properties)
     elif stype == "Lineage":
         props = _lineage(arguments, arn)
     elif stype in ("Lambda", "Callback"):
@@ -232,6 +251,37 @@ def _emr_step(step: Step, arguments: Mapping[str, Any], job_name: str | None) ->
         "ActionOnFailure": config.get("ActionOnFailure", "CONTINUE"),
         "Status": {"State": "COMPLETED", "StateChangeReason": {}},
     }
+
+
+def _emr_serverless(arguments: Mapping[str, Any], name: str, region: str, account: str, stamp: str) -> dict[str, Any]:
+    """``GetJobRun`` as the step's properties (``Steps.X.jobRun.<member>``). An application created
+    from ``ApplicationConfig`` gets an id derived from the run's name, so dry-runs are repeatable."""
+    job = arguments.get("JobConfig")
+    job = job if isinstance(job, Mapping) else {}
+    app_config = arguments.get("ApplicationConfig")
+    app_config = app_config if isinstance(app_config, Mapping) else {}
+    digest = sanitize_name_part(name).lower().replace("-", "")
+    application = arguments.get("ApplicationId") or job.get("applicationId") or f"00f{digest[-13:]}"
+    run_id = f"00r{digest[-13:]}"
+    run: dict[str, Any] = {
+        "applicationId": application,
+        "jobRunId": run_id,
+        "name": job.get("name", name),
+        "arn": f"arn:aws:emr-serverless:{region}:{account}:/applications/{application}/jobruns/{run_id}",
+        "createdBy": f"arn:aws:sts::{account}:assumed-role/SageMakerPipelines",
+        "createdAt": stamp,
+        "updatedAt": stamp,
+        "executionRole": job.get("executionRoleArn", arguments.get("ExecutionRoleArn")),
+        "state": "SUCCESS",
+        "stateDetails": "",
+        "jobDriver": job.get("jobDriver", {}),
+    }
+    if "releaseLabel" in app_config:
+        run["releaseLabel"] = app_config["releaseLabel"]
+    for key in ("configurationOverrides", "tags", "executionTimeoutMinutes"):
+        if key in job:
+            run[key] = job[key]
+    return {"jobRun": run}
 
 
 def _lineage(arguments: Mapping[str, Any], arn: str) -> dict[str, Any]:

@@ -14,17 +14,24 @@ GET = "Get"
 JOIN = "Std:Join"
 JSON_GET = "Std:JsonGet"
 FUNCTIONS = (JOIN, JSON_GET)
-ROOTS = ("Parameters", "Execution", "Steps", "PipelineExperimentConfig")
+ROOTS = ("Parameters", "Execution", "Steps", "PipelineExperimentConfig", "ForEach", "IterationOutput")
+#: ``ForEach.CurrentItem``: the item of the iteration a ForEach body step runs in.
+CURRENT_ITEM = "CurrentItem"
+#: ``IterationOutput.<bodyStep>.<member>``: only valid as a ForEach ``Selector.Field``.
+ITERATION_OUTPUT = "IterationOutput"
 
 
 @dataclass(frozen=True, slots=True)
 class Reference:
     """A parsed ``{"Get": ...}``.
 
-    :param root: ``Parameters`` | ``Execution`` | ``Steps`` | ``PipelineExperimentConfig``.
-    :param name: the parameter, variable, step or experiment-config member name.
-    :param path: for ``Steps``: the property path after the step name (may start with
-        ``PropertyFiles``).
+    :param root: ``Parameters`` | ``Execution`` | ``Steps`` | ``PipelineExperimentConfig`` |
+        ``ForEach`` | ``IterationOutput``.
+    :param name: the parameter, variable, step or experiment-config member name; ``CurrentItem``
+        for ``ForEach``; the body step for ``IterationOutput``.
+    :param path: the path after the name: for ``Steps`` the property path (may start with
+        ``PropertyFiles``), for ``ForEach.CurrentItem`` the field of the item (may be empty), for
+        ``IterationOutput`` the body step's property path.
     """
 
     text: str
@@ -51,23 +58,42 @@ def _parse_reference(text: str) -> Reference:
         )
     if not dot or not rest:
         raise DefinitionError(f"reference '{text}' names nothing after '{root}.'")
-    if root != "Steps":
+    if root == "ForEach":
+        return _parse_current_item(text, rest)
+    if root not in ("Steps", ITERATION_OUTPUT):
         if not rest.replace("_", "").replace("-", "").isalnum():
             raise DefinitionError(f"malformed name '{rest}' in reference '{text}'")
         return Reference(text, root, rest)
     name, dot, path = rest.partition(".")
+    shape = "'Steps.<StepName>.<Property>'" if root == "Steps" else "'IterationOutput.<BodyStep>.<Property>'"
     if "[" in name:  # Steps.X['a'] is not a form the SDK emits; keep the name clean
-        raise DefinitionError(f"malformed step reference '{text}'", expected="'Steps.<StepName>.<Property>'")
+        raise DefinitionError(f"malformed step reference '{text}'", expected=shape)
     if not dot or not path:
-        raise DefinitionError(
-            f"reference '{text}' names step '{name}' but no property of it",
-            expected="'Steps.<StepName>.<Property>'",
-        )
+        raise DefinitionError(f"reference '{text}' names step '{name}' but no property of it", expected=shape)
     try:
         tokens = parse_path(path)
     except DefinitionError as exc:
         raise DefinitionError(f"in reference '{text}': {exc.problem}", expected=exc.expected) from None
     return Reference(text, root, name, tokens)
+
+
+def _parse_current_item(text: str, rest: str) -> Reference:
+    """``ForEach.CurrentItem``, ``ForEach.CurrentItem.a.b``, ``ForEach.CurrentItem['a']``."""
+    if not rest.startswith(CURRENT_ITEM) or rest[len(CURRENT_ITEM) : len(CURRENT_ITEM) + 1] not in ("", ".", "["):
+        member = rest.split(".", 1)[0].split("[", 1)[0]
+        raise DefinitionError(f"unknown ForEach member '{member}' in '{text}'", expected="'ForEach.CurrentItem' (optionally with a field: '.name' or \"['name']\")")
+    field = rest[len(CURRENT_ITEM) :]
+    if field.startswith("."):
+        field = field[1:]
+        if not field:
+            raise DefinitionError(f"empty field after 'ForEach.CurrentItem.' in '{text}'")
+    if not field:
+        return Reference(text, "ForEach", CURRENT_ITEM)
+    try:
+        tokens = parse_path(field)
+    except DefinitionError as exc:
+        raise DefinitionError(f"in reference '{text}': {exc.problem}", expected=exc.expected) from None
+    return Reference(text, "ForEach", CURRENT_ITEM, tokens)
 
 
 def expression_kind(value: Any) -> str | None:
@@ -109,10 +135,19 @@ def _plain(key: Any) -> bool:
     return isinstance(key, str) and key.replace("_", "").isalnum()
 
 
+#: ``_plain`` of the keys seen so far (a definition repeats a few hundred keys many times).
+_PLAIN_KEYS: dict[Any, bool] = {}
+
+
 def child_location(base: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{base}[{key}]"
-    return f"{base}.{key}" if _plain(key) else f"{base}['{key}']"
+    plain = _PLAIN_KEYS.get(key)
+    if plain is None:
+        plain = _plain(key)
+        if len(_PLAIN_KEYS) < 4096 and isinstance(key, str):
+            _PLAIN_KEYS[key] = plain
+    return f"{base}.{key}" if plain else f"{base}['{key}']"
 
 
 def step_references(value: Any) -> Iterator[str]:

@@ -3,7 +3,8 @@
 The service's rules (StartPipelineExecution ``SelectiveExecutionConfig``): selected steps exist,
 1 to 50 of them, they are connected, every step on a path between two selected steps is selected too;
 non-selected upstream steps are not run and their properties come from the reference execution;
-non-selected downstream steps do not run.
+non-selected downstream steps do not run. A ForEach is selected as a whole (its children all run);
+its body steps cannot be selected on their own.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def plan_selective_execution(definition: PipelineDefinition, selected: Iterable[
     :raises InvalidDefinitionError: with one :class:`SelectionError` per broken rule.
     """
     names = list(dict.fromkeys(selected))
-    graph = definition.graph
+    graph = definition.run_graph
     problems: list[SelectionError] = []
     if not names:
         problems.append(SelectionError("no steps selected", location="SelectedSteps", expected="1 to 50 step names"))
@@ -51,6 +52,15 @@ def plan_selective_execution(definition: PipelineDefinition, selected: Iterable[
                     f"unknown step '{name}'{did_you_mean(name, definition.steps)}",
                     location=f"SelectedSteps[{index}]",
                     expected="a step of the pipeline",
+                )
+            )
+        elif definition.steps[name].parent_for_each is not None:
+            parent = definition.steps[name].parent_for_each
+            problems.append(
+                SelectionError(
+                    f"'{name}' is a body step of ForEach '{parent}'",
+                    location=f"SelectedSteps[{index}]",
+                    expected=f"the ForEach '{parent}' itself (a selected ForEach runs all its children)",
                 )
             )
     if problems:
@@ -83,7 +93,7 @@ def plan_selective_execution(definition: PipelineDefinition, selected: Iterable[
     return SelectivePlan(
         selected=frozenset(chosen),
         reused=frozenset(reused),
-        not_run=frozenset(set(definition.steps) - chosen - reused),
+        not_run=frozenset(set(graph.order) - chosen - reused),
     )
 
 

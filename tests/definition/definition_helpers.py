@@ -17,8 +17,12 @@ TESTS = Path(__file__).resolve().parents[1]
 REPO_ROOT = TESTS.parent
 FIXTURES = TESTS / "fixtures"
 DEFINITIONS = FIXTURES / "definitions"
+DEFINITIONS_V3 = FIXTURES / "definitions_v3"
 ORACLES = FIXTURES / "oracles"
 FIXTURE_NAMES = ("abalone", "integrations", "function_step", "misc_steps")
+#: SDK v3 fixtures that are valid (``invalid_condition_in_foreach_body`` must be refused).
+V3_FIXTURE_NAMES = ("foreach_literal_regions", "run_conditions_training", "emr_serverless_features", "job_step_agent_rft", "classic_churn_v3")
+V3_INVALID = "invalid_condition_in_foreach_body"
 ORACLE_FILES = sorted(ORACLES.glob("*.oracle.json"))
 ORACLE_IDS = [p.name[: -len(".oracle.json")] for p in ORACLE_FILES]
 EXPRESSION_KEYS = ("Get", "Std:Join", "Std:JsonGet")
@@ -43,6 +47,19 @@ def fixture_doc(name: str) -> dict[str, Any]:
 
 def expected_graph(name: str) -> dict[str, Any]:
     return read_json(DEFINITIONS / "expected" / f"{name}.graph.json")
+
+
+def v3_path(name: str) -> Path:
+    return DEFINITIONS_V3 / f"{name}.json"
+
+
+def v3_doc(name: str) -> dict[str, Any]:
+    return read_json(v3_path(name))
+
+
+def v3_expected(name: str) -> dict[str, Any]:
+    suffix = "invalid" if name == V3_INVALID else "graph"
+    return read_json(DEFINITIONS_V3 / "expected" / f"{name}.{suffix}.json")
 
 
 def oracle(oracle_id: str) -> dict[str, Any]:
@@ -77,13 +94,16 @@ def oracle_inputs(doc: dict[str, Any], form: str = "typed") -> DryRunInputs:
 
 
 def iter_raw_steps(steps: list[Any]):
-    """Every raw step object, branch steps of Conditions included (depth first, document order)."""
+    """Every raw step object, branch steps of Conditions and ForEach body steps included (depth
+    first, document order)."""
     for step in steps:
         yield step
         if isinstance(step, dict) and step.get("Type") == "Condition":
             args = step.get("Arguments") or {}
             for branch in ("IfSteps", "ElseSteps"):
                 yield from iter_raw_steps(args.get(branch) or [])
+        if isinstance(step, dict) and step.get("Type") == "ForEach":
+            yield from iter_raw_steps((step.get("Arguments") or {}).get("ForEachBody") or [])
 
 
 def raw_step(doc: dict[str, Any], name: str) -> dict[str, Any]:
@@ -240,3 +260,113 @@ def get(text: str) -> dict[str, str]:
 
 def join(values: list[Any], on: str = "") -> dict[str, Any]:
     return {"Std:Join": {"On": on, "Values": values}}
+
+
+def for_each(name: str, items: Any, body: list[dict[str, Any]], *, max_concurrency: Any = 2, selector: Any = None,
+             **extra: Any) -> dict[str, Any]:
+    arguments: dict[str, Any] = {"IterableItems": items, "MaxConcurrency": max_concurrency, "ForEachBody": body}
+    if selector is not None:
+        arguments["Selector"] = selector
+    step: dict[str, Any] = {"Name": name, "Type": "ForEach", "Arguments": arguments}
+    step.update(extra)
+    return step
+
+
+def cleanup(name: str, sources: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    step: dict[str, Any] = {"Name": name, "Type": "Cleanup", "Arguments": {"Resources": {"S3": sources}}}
+    step.update(extra)
+    return step
+
+
+def on(step: str, trigger: str) -> dict[str, str]:
+    """A run-condition DependsOn entry."""
+    return {"Step": step, "Trigger": trigger}
+
+
+def refused(source: Any) -> Any:
+    """The ``InvalidDefinitionError`` loading ``source`` raises; fails the test if it loads or if
+    anything else escapes."""
+    import pytest
+
+    from airflow_provider_smpipe.definition.errors import InvalidDefinitionError
+    from airflow_provider_smpipe.definition.loader import load_definition
+
+    try:
+        load_definition(source)
+    except InvalidDefinitionError as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - the point is that nothing else escapes
+        pytest.fail(f"{type(exc).__name__} escaped instead of InvalidDefinitionError: {exc!r}")
+    pytest.fail("the malformed definition was accepted")
+
+
+def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key/index path in a JSON document (for the mutation fuzzers)."""
+    found: list[tuple[Any, ...]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.append(prefix + (key,))
+            found += json_paths(item, prefix + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.append(prefix + (index,))
+            found += json_paths(item, prefix + (index,))
+    return found
+
+
+def random_mutant(doc: dict[str, Any], rng: Any, replacements: list[Any]) -> tuple[dict[str, Any], str]:
+    """``doc`` with 1-3 random edits (delete, replace with one of ``replacements``, rename a key,
+    duplicate), and a description of them; ``rng`` is a seeded ``random.Random``."""
+    applied = []
+    for _ in range(rng.choice((1, 1, 2, 3))):
+        paths = json_paths(doc)
+        if not paths:
+            break
+        path = rng.choice(paths)
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        last = path[-1]
+        action = rng.choice(("delete", "replace", "replace", "rename", "duplicate"))
+        if action == "delete":
+            del parent[last]
+        elif action == "replace":
+            parent[last] = copy.deepcopy(rng.choice(replacements))
+        elif action == "rename" and isinstance(parent, dict):
+            parent[str(last) + rng.choice(("x", "_", " ", "["))] = parent.pop(last)
+        elif isinstance(parent, list):
+            parent.insert(last, copy.deepcopy(parent[last]))
+        else:
+            parent[last] = [copy.deepcopy(parent[last]), copy.deepcopy(parent[last])]
+        applied.append(f"{action} {'/'.join(map(str, path))}")
+    return doc, "; ".join(applied)
+
+
+#: "do not check this attribute" in :func:`assert_refusal`
+ANY = object()
+
+
+def assert_refusal(error: Any, contains: tuple[str, ...], step: Any = ANY, location: Any = ANY) -> Any:
+    """``error`` (an InvalidDefinitionError) has one problem mentioning all of ``contains``, with
+    that step and location, whose message names them; returns that problem."""
+    from airflow_provider_smpipe.definition.errors import DefinitionError
+
+    assert isinstance(error, DefinitionError) and isinstance(error, ValueError)
+    assert error.problems, "an InvalidDefinitionError always lists its problems"
+    assert all(isinstance(p, DefinitionError) for p in error.problems)
+    for text in contains:
+        assert text in str(error), f"{text!r} not in:\n{error}"
+    matches = [p for p in error.problems if all(text in str(p) for text in contains)]
+    assert matches, f"no single problem mentions all of {contains}:\n{error}"
+    problem = matches[0]
+    if step is not ANY:
+        assert problem.step == step, str(problem)
+    if location is not ANY:
+        assert problem.location == location, str(problem)
+    # the rendered message names the step and the location
+    if problem.step is not None:
+        assert f"step '{problem.step}'" in str(problem)
+    if problem.location:
+        assert problem.location in str(problem)
+    assert problem.as_dict()["message"] == str(problem)
+    return problem

@@ -75,7 +75,8 @@ def test_cast_parameter_value(parameter: Parameter, given: Any, expected: Any) -
         (BOOLEAN, "1", "not a boolean"),
         (BOOLEAN, 1, "a number is not accepted here"),
         (BOOLEAN, 0.0, "a number is not accepted here"),
-        (STRING, "", "the value is empty"),
+        (FLOAT, "", "the value is empty"),
+        (BOOLEAN, "", "the value is empty"),
         (STRING, 5, "a number is not accepted here"),
         (STRING, None, "a value is required"),
         (STRING, {"a": 1}, "a JSON dict is not accepted"),
@@ -89,6 +90,13 @@ def test_cast_parameter_value_errors(parameter: Parameter, given: Any, message: 
     assert message in str(caught.value)
     assert caught.value.location == "$.here"
     assert f"{parameter.type} parameter '{parameter.name}'" in str(caught.value)
+
+
+def test_empty_string_is_a_string_value() -> None:
+    # StartPipelineExecution's Value has length 0..1024, and definitions declare "" defaults.
+    assert cast_parameter_value(STRING, "") == ""
+    with pytest.raises(ParameterError, match="not one of its EnumValues"):
+        cast_parameter_value(ENUM, "")
 
 
 def test_cast_error_default_location_and_expectation() -> None:
