@@ -7,6 +7,12 @@ retry, cache, stop and re-run selectively, with what the steps "produce" scripte
 directly follow the same scenario (``emulator.direct``). Nothing in the provider's product path
 imports this package.
 
+Like the service, the emulator publishes SageMaker's EventBridge events (pipeline execution and
+step status changes, model packages registered by a RegisterModel step) on the default bus of the
+execution's account and region in moto, so rules with SQS targets deliver them
+(:mod:`~airflow_provider_smpipe.emulator.events`; the shapes and their source are in
+:mod:`airflow_provider_smpipe.events.shapes`; the scenario's ``duplicate_events`` sends each twice).
+
 >>> from airflow_provider_smpipe.emulator import run_emulator
 >>> with run_emulator(scenario={"default_step_seconds": 0.1}) as emulator:  # doctest: +SKIP
 ...     sm = emulator.client("sagemaker")

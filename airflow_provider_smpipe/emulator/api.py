@@ -12,10 +12,11 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from airflow_provider_smpipe.emulator.direct import DirectWork
+from airflow_provider_smpipe.emulator.direct import STOPS, DirectWork
 from airflow_provider_smpipe.emulator.engine import Engine, Execution
 from airflow_provider_smpipe.emulator.errors import InternalFailure, ResourceNotFound, ValidationException
 from airflow_provider_smpipe.emulator.gateway import sagemaker_backend
+from airflow_provider_smpipe.emulator.job_api import JobStore
 from airflow_provider_smpipe.emulator.shapes import to_wire, validate_input, validate_output, validation_message
 
 OWNED_OPERATIONS = (
@@ -38,6 +39,13 @@ DIRECT_OPERATIONS = (
     "DescribeAutoMLJob",
     "ListTrainingJobsForHyperParameterTuningJob",
     "UpdateEndpoint",
+    # SageMaker's generic job API (see :mod:`airflow_provider_smpipe.emulator.job_api`)
+    "CreateJob",
+    "DescribeJob",
+    "StopJob",
+    # Stop* (moto has only StopProcessingJob and StopAutoMLJob, which set Stopped at once, also on
+    # jobs that already ended): Stopping, then Stopped, as the service does
+    *STOPS,
 )
 #: Page size when a List call gives no ``MaxResults`` (an assumption: the service documents none).
 DEFAULT_PAGE_SIZE = 10
@@ -46,9 +54,10 @@ DEFAULT_PAGE_SIZE = 10
 class Api:
     """Dispatches an owned operation: validate the request, run it, (strict mode) check the response."""
 
-    def __init__(self, engine: Engine, direct: DirectWork, *, strict: bool = False) -> None:
+    def __init__(self, engine: Engine, direct: DirectWork, *, strict: bool = False, job_store: JobStore | None = None) -> None:
         self.engine = engine
         self.direct = direct
+        self.job_store = job_store if job_store is not None else JobStore()
         self.strict = strict
         self.handlers: dict[str, Callable[[Mapping[str, Any], str, str], dict[str, Any]]] = {
             "StartPipelineExecution": self.start,
@@ -66,6 +75,10 @@ class Api:
             "DescribeAutoMLJob": self.describe_automl,
             "ListTrainingJobsForHyperParameterTuningJob": self.list_tuning_training_jobs,
             "UpdateEndpoint": self.update_endpoint,
+            "CreateJob": self.create_job,
+            "DescribeJob": self.describe_job,
+            "StopJob": self.stop_job,
+            **{operation: self._stopper(operation) for operation in STOPS},
         }
 
     def handle(self, operation: str, params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
@@ -170,6 +183,21 @@ class Api:
 
     def update_endpoint(self, params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
         return self.direct.update_endpoint(params, account, region, self.engine.scenario)
+
+    def create_job(self, params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
+        return self.job_store.create(params, account, region, scenario=self.engine.scenario)
+
+    def describe_job(self, params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
+        return self.job_store.describe(params, account, region)
+
+    def stop_job(self, params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
+        return self.job_store.stop(params, account, region)
+
+    def _stopper(self, operation: str) -> Callable[[Mapping[str, Any], str, str], dict[str, Any]]:
+        def stop(params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
+            return self.direct.stop(operation, params, account, region)
+
+        return stop
 
     def list_tuning_training_jobs(self, params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
         name = params["HyperParameterTuningJobName"]

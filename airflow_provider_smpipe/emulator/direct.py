@@ -20,6 +20,17 @@ them a life:
   ``COMPLETED`` / ``FAILED`` (with ``FailureDetails``), one at a time per cluster (its
   ``StepConcurrencyLevel``).
 * **Lambda Invoke** of a function in the scenario's ``lambda`` section is answered here.
+* **EMR Serverless** applications and job runs: :mod:`.direct_serverless`; **CreateJob** jobs:
+  :mod:`.job_api`.
+
+A script's ``stopped`` ends a SageMaker job ``Stopped`` instead of ``Completed``.
+
+**Stopping** (what a killed translated task does): StopProcessingJob / StopTrainingJob /
+StopTransformJob / StopHyperParameterTuningJob / StopAutoMLJob move an ``InProgress`` job to
+``Stopping`` at once and to ``Stopped`` :attr:`DirectWork.stop_seconds` later (:meth:`DirectWork.stop`);
+EMR CancelSteps cancels ``PENDING`` steps at once and ``RUNNING`` ones through ``CANCEL_PENDING``
+(:meth:`DirectWork.cancel_emr_steps`). A job or step stopped this way is never completed or failed by
+its scripted life afterwards.
 
 The work itself uses the code the engine uses (:mod:`.jobs`).
 """
@@ -56,6 +67,7 @@ from airflow_provider_smpipe.emulator.gateway import (
     sagemaker_backend,
 )
 from airflow_provider_smpipe.emulator.jobs import (
+    CLIENT_STOPPED,
     MOTO_JOBS,
     TUNING_SUMMARIES,
     JobOutputError,
@@ -103,16 +115,36 @@ NAME_MEMBERS = {
 }
 _ARN_KINDS = {"Processing": "processing-job", "Training": "training-job", "Transform": "transform-job"}
 _WORDS = {"Processing": "processing job", "Training": "training job", "Transform": "transform job"}
+#: Stop operation -> the job type it stops (answered by :meth:`DirectWork.stop`).
+STOPS = {
+    "StopProcessingJob": "Processing",
+    "StopTrainingJob": "Training",
+    "StopTransformJob": "Transform",
+    "StopHyperParameterTuningJob": "Tuning",
+    "StopAutoMLJob": "AutoML",
+}
+_STOP_WORDS = {**_WORDS, "Tuning": "hyperparameter tuning job", "AutoML": "AutoML job"}
+#: SageMaker job statuses a job does not leave.
+ENDED = ("Completed", "Failed", "Stopped")
+#: Seconds between ``Stopping`` and ``Stopped`` after a Stop* call, and between ``CANCEL_PENDING``
+#: and ``CANCELLED`` after CancelSteps (an emulator choice, as for StopJob: long enough for a client
+#: to see the intermediate status, short enough for tests).
+STOP_SECONDS = 0.1
 #: EMR operations whose steps the emulator moves along.
 EMR_OPERATIONS = ("AddJobFlowSteps", "RunJobFlow")
+#: The most step IDs one CancelSteps request may name ("A maximum of 256 steps are allowed in each
+#: CancelSteps request", botocore's CancelSteps documentation).
+MAX_CANCEL_STEPS = 256
 #: An EMR step is PENDING for this fraction of its ``seconds`` (and until its turn on the cluster),
 #: then RUNNING for the rest.
 EMR_PENDING_FRACTION = 0.25
-EMR_ACTIVE = ("PENDING", "RUNNING")
+#: Steps that still hold (or wait for) a place on their cluster.
+EMR_ACTIVE = ("PENDING", "RUNNING", "CANCEL_PENDING")
 _TERMINATED = ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS")
 LAMBDA_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations/?$")
 _EXECUTION_ID = re.compile(r"^pipelines-([a-z0-9]{12})-")
 _HASH_SUFFIX = re.compile(r"-[0-9a-f]{10}$")
+_CHILD_SUFFIX = re.compile(r"-\d+$")
 
 
 def match_step(scenario: Scenario, name: str) -> tuple[str | None, str | None]:
@@ -120,7 +152,8 @@ def match_step(scenario: Scenario, name: str) -> tuple[str | None, str | None]:
 
     A name the provider generates, ``pipelines-<execution id>-<step>-<10 hex>`` (the step name
     sanitised and cut as :func:`~airflow_provider_smpipe.definition.naming.job_name` does), is the
-    step whose generated name has the same beginning. Otherwise a step whose ``job_name_prefix``
+    step whose generated name has the same beginning (a ForEach child ``<bodyStep>-<index>`` not
+    scripted by its own name is its body step's). Otherwise a step whose ``job_name_prefix``
     is the name or begins it (followed by ``-``) matches; the longest prefix wins.
     """
     found = _EXECUTION_ID.match(name)
@@ -129,6 +162,11 @@ def match_step(scenario: Scenario, name: str) -> tuple[str | None, str | None]:
         base = name[:-11]
         for step in scenario.steps:
             if core_job_name(step, execution_id)[:-11] == base:
+                return step, execution_id
+        # A ForEach child's job (<bodyStep>-<index>) not scripted on its own follows its body step.
+        child = _CHILD_SUFFIX.sub("", base)
+        for step in scenario.steps:
+            if child != base and core_job_name(step, execution_id)[:-11] == child:
                 return step, execution_id
     if _HASH_SUFFIX.search(name):
         # Tuning and AutoML names are <step>-<hash> (32 characters): no execution id to read.
@@ -194,13 +232,14 @@ class DirectJob:
 class DirectWork:
     """Every directly created job, endpoint update, EMR step and Lambda invocation of one server."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, *, stop_seconds: float = STOP_SECONDS) -> None:
         self.gateway = gateway
+        self.stop_seconds = stop_seconds
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.jobs: list[DirectJob] = []
         self.index: dict[tuple[str, str, str, str], DirectJob] = {}
-        self.attempts: Counter[tuple[str, str | None]] = Counter()
+        self.attempts: Counter[tuple[str, str | None, str]] = Counter()
         self.invocations: list[dict[str, Any]] = []
 
     # -- bookkeeping -------------------------------------------------------------------------------
@@ -234,8 +273,11 @@ class DirectWork:
         with self.lock:
             attempt = None
             if step is not None:
-                self.attempts[(step, execution_id)] += 1
-                attempt = self.attempts[(step, execution_id)]
+                # Per job name without its hash: a ForEach's children follow one script with their
+                # own attempt numbers (every attempt of one child shares that beginning).
+                key = (step, execution_id, name[:-11] if _HASH_SUFFIX.search(name) else name)
+                self.attempts[key] += 1
+                attempt = self.attempts[key]
             job = DirectJob(
                 type=stype,
                 name=name,
@@ -304,17 +346,21 @@ class DirectWork:
             if fail is not None and job.attempt is not None and fail.fails_attempt(job.attempt):
                 self._finish(job, "Failed", fail.reason)
                 return
+            if script.stopped:  # as if someone stopped the job by hand
+                self._finish(job, "Stopped")
+                return
             try:
                 write_files(self.gateway, job.region, script.files, job.type, job.step or job.name, job.request, lambda uri: self._note(job, f"wrote {uri}"))
             except JobOutputError as exc:
                 self._finish(job, "Failed", str(exc))
                 return
             stamp = iso(now())
+            results: dict[str, Any] = {}
             if job.type == "Tuning":
-                patch_moto_tuning(job.account, job.region, job.name, tuning_results(job.request, job.name, script.metrics, job.region, job.account, stamp))
+                results = tuning_results(job.request, job.name, script.metrics, job.region, job.account, stamp)
             elif job.type == "AutoML":
-                job.result["BestCandidate"] = automl_candidate(job.request, job.name, job.region, job.account, script.metrics)
-            self._finish(job, "Completed", metrics=script.metrics)
+                results = {"BestCandidate": automl_candidate(job.request, job.name, job.region, job.account, script.metrics)}
+            self._finish(job, "Completed", metrics=script.metrics, results=results)
         except Exception as exc:  # a bug here must not leave the job running forever
             log.exception("directly created %s job %s crashed", job.type, job.name)
             self._finish(job, "Failed", f"InternalError: the emulator failed to run this job: {type(exc).__name__}: {exc}")
@@ -323,6 +369,7 @@ class DirectWork:
         """False when the job was stopped (or moto was reset) meanwhile; the record follows."""
         with self.lock:
             if job.status != "InProgress":
+                job.notes.append(f"scripted end not applied: the job was already {job.status}")
                 return False
         if job.type not in MOTO_JOBS:
             return True
@@ -335,13 +382,119 @@ class DirectWork:
             job.notes.append(f"no longer running in moto ({current}): not completed by the emulator")
         return False
 
-    def _finish(self, job: DirectJob, status: str, reason: str | None = None, metrics: Mapping[str, float] | None = None) -> None:
-        if job.type in MOTO_JOBS:
-            set_moto_job_status(job.account, job.region, job.type, job.name, status, reason, metrics)
+    def _finish(
+        self, job: DirectJob, status: str, reason: str | None = None, metrics: Mapping[str, float] | None = None, results: Mapping[str, Any] | None = None
+    ) -> bool:
+        """End a running job as its script says; ``False`` (nothing changed) when it is no longer
+        ``InProgress``: a Stop* call won the race, and its ``Stopping``/``Stopped`` stays."""
         with self.lock:
+            if job.status != "InProgress":
+                job.notes.append(f"scripted end ({status}) not applied: the job was already {job.status}")
+                return False
+            if job.type == "Tuning" and results and status == "Completed":
+                patch_moto_tuning(job.account, job.region, job.name, results)
+            elif job.type == "AutoML" and results and status == "Completed":
+                job.result.update(results)
+            if job.type in MOTO_JOBS:
+                set_moto_job_status(job.account, job.region, job.type, job.name, status, reason, metrics)
             job.status, job.end_time = status, now()
             if reason is not None:
                 job.failure_reason = reason[:1024]
+            return True
+
+    # -- Stop* -------------------------------------------------------------------------------------
+
+    def stop(self, operation: str, params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
+        """StopProcessingJob / StopTrainingJob / StopTransformJob / StopHyperParameterTuningJob /
+        StopAutoMLJob (the request already checked against botocore's input shape).
+
+        As the service documents ("changes the status of the job to ``Stopping``. After SageMaker
+        stops the job, it sets the status to ``Stopped``"): an ``InProgress`` job is ``Stopping`` at
+        once and ``Stopped`` :attr:`stop_seconds` later, with its end time then (a Training job's
+        ``SecondaryStatus`` and transitions follow). Its scripted end no longer applies. A job that
+        is already ``Stopping`` is accepted and left alone (a retried request must not fail).
+
+        * No such job: ``ResourceNotFound``, the one error these operations declare.
+        * A job that already ended: ``ValidationException`` "The request was rejected because the
+          training job is in status Completed." (the service's answer to StopTrainingJob of an
+          ended job; the same form for the other types).
+
+        This works on any job moto holds, also one a pipeline execution created: that step then
+        ends ``Stopped`` at its scripted end (see ``steps/sagemaker.py``).
+        """
+        stype = STOPS[operation]
+        name = str(params[NAME_MEMBERS[stype]])
+        word = _STOP_WORDS[stype]
+        with self.lock:
+            job = self.index.get((account, region, stype, name))
+            target = self._stoppable(stype, name, job, account, region)
+            if target is None:
+                raise ResourceNotFound(f"Amazon SageMaker can't find a {word} with name {name}.")
+            status = target["status"]()
+            if status == "Stopping":
+                return {}
+            if status in ENDED or status != "InProgress":
+                raise ValidationException(f"The request was rejected because the {word} is in status {status}.")
+            target["set"]("Stopping")
+            if job is not None:
+                job.status = "Stopping"
+                job.notes.append(f"{operation}: Stopping")
+            timer = threading.Timer(self.stop_seconds, self._stopped, args=(stype, name, job, account, region))
+            timer.daemon = True
+            timer.name = f"smpipe-stop-{stype}-{name}"
+            timer.start()
+        return {}
+
+    def _stoppable(self, stype: str, name: str, job: DirectJob | None, account: str, region: str) -> dict[str, Any] | None:
+        """How to read and set the status of the job to stop: ``{"status": getter, "set": setter}``
+        (``None``: no such job). The caller holds the lock."""
+        if stype == "AutoML":
+            if job is not None:
+
+                def set_record(status: str) -> None:
+                    job.status = status
+                    if status == "Stopped":
+                        job.end_time = now()
+
+                return {"status": lambda: job.status, "set": set_record}
+            moto_automl = sagemaker_backend(account, region).auto_ml_jobs.get(name)  # CreateAutoMLJobV2 (moto's)
+            if moto_automl is None:
+                return None
+
+            def set_v2(status: str) -> None:
+                moto_automl.auto_ml_job_status = status
+                moto_automl.auto_ml_job_secondary_status = status
+                moto_automl.last_modified_time = datetime.now(UTC)
+                if status == "Stopped":
+                    moto_automl.end_time = datetime.now(UTC)
+
+            return {"status": lambda: moto_automl.auto_ml_job_status, "set": set_v2}
+        found = moto_job(account, region, stype, name)
+        if found is None:
+            return None
+        attribute = MOTO_JOBS[stype][1]
+
+        def set_moto(status: str) -> None:
+            setattr(found, CLIENT_STOPPED, True)
+            set_moto_job_status(account, region, stype, name, status)
+            if stype == "Training":
+                _training_stop_transition(found, status)
+
+        return {"status": lambda: str(getattr(found, attribute)), "set": set_moto}
+
+    def _stopped(self, stype: str, name: str, job: DirectJob | None, account: str, region: str) -> None:
+        """``stop_seconds`` after a Stop*: the job is ``Stopped`` (unless it left ``Stopping`` meanwhile)."""
+        try:
+            with self.lock:
+                target = self._stoppable(stype, name, job, account, region)
+                if target is not None and target["status"]() == "Stopping":
+                    target["set"]("Stopped")
+                if job is not None and job.status == "Stopping":
+                    job.status, job.end_time = "Stopped", now()
+                    job.notes.append("Stopped")
+                self.changed.notify_all()
+        except Exception:  # pragma: no cover - moto was reset meanwhile
+            log.debug("could not finish stopping %s job %s", stype, name, exc_info=True)
 
     def patch_described(self, job: DirectJob, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         """A Describe* response (wire JSON) of a directly created job, with the scenario's
@@ -516,6 +669,9 @@ class DirectWork:
             self._emr_set(job, step, "RUNNING")
             cluster.state = "RUNNING"
         time.sleep(max(0.0, job.seconds - pending))
+        with self.lock:
+            if job.status != "RUNNING":  # cancelled meanwhile (CancelSteps): nothing is written
+                return
         script = job.script or StepScript()
         fail = script.fail
         failed = fail is not None and job.attempt is not None and fail.fails_attempt(job.attempt)
@@ -534,11 +690,89 @@ class DirectWork:
                 self._emr_action_on_failure(job, step, cluster)
             else:
                 self._emr_set(job, step, "COMPLETED")
-            if not any(j.status in EMR_ACTIVE for j in self._emr_jobs(job)) and cluster.state == "RUNNING":
-                if getattr(cluster, "keep_job_flow_alive_when_no_steps", True):
-                    cluster.state = "WAITING"
+            self._emr_settle(cluster, job.account, job.region)
+            self.changed.notify_all()
+
+    def _emr_settle(self, cluster: Any, account: str, region: str) -> None:
+        """A running cluster with no active step left is ``WAITING`` again, or terminates when
+        ``KeepJobFlowAliveWhenNoSteps`` is false. The caller holds the lock."""
+        mine = [j for j in self.jobs if j.type == "EMR" and j.cluster_id == cluster.id and j.account == account and j.region == region]
+        if not any(j.status in EMR_ACTIVE for j in mine) and cluster.state == "RUNNING":
+            if getattr(cluster, "keep_job_flow_alive_when_no_steps", True):
+                cluster.state = "WAITING"
+            else:
+                cluster.terminate()
+
+    # -- EMR CancelSteps (moto has none) -----------------------------------------------------------
+
+    def cancel_emr_steps(self, params: Mapping[str, Any], account: str, region: str) -> dict[str, Any]:
+        """EMR CancelSteps (the request already checked against botocore's input shape).
+
+        "When you use Amazon EMR releases 5.28.0 and later, you can cancel steps that are in a
+        ``PENDING`` or ``RUNNING`` state" (botocore's CancelSteps documentation): a ``PENDING`` step
+        is ``CANCELLED`` at once, a ``RUNNING`` one ``CANCEL_PENDING`` and ``CANCELLED``
+        :attr:`stop_seconds` later (either ``StepCancellationOption``); each gets
+        ``{"StepId", "Status": "SUBMITTED"}``. A step that is already ``CANCEL_PENDING`` is
+        ``SUBMITTED`` again and left alone ("CancelSteps is idempotent"). A step in any other state,
+        or not on the cluster, gets ``{"Status": "FAILED", "Reason": ...}`` (the per-step answer the
+        output shape has; the request itself succeeds). An unknown cluster is an
+        ``InvalidRequestException`` ("Cluster id '...' is not valid.", as moto's DescribeCluster
+        says), more than 256 step IDs a ``ValidationException``.
+        """
+        from moto.emr.models import emr_backends
+
+        cluster_id = str(params["ClusterId"])
+        step_ids = [str(s) for s in params["StepIds"]]
+        if len(step_ids) > MAX_CANCEL_STEPS:
+            raise ValidationException(
+                f"1 validation error detected: Value at 'stepIds' failed to satisfy constraint: Member must have length less than or equal to {MAX_CANCEL_STEPS}"
+            )
+        with self.changed:
+            cluster = emr_backends[account][region].clusters.get(cluster_id)
+            if cluster is None:
+                raise AwsError(f"Cluster id '{cluster_id}' is not valid.", code="InvalidRequestException")
+            answers: list[dict[str, Any]] = []
+            for step_id in step_ids:
+                step = next((s for s in cluster.steps if s.id == step_id), None)
+                if step is None:
+                    answers.append({"StepId": step_id, "Status": "FAILED", "Reason": f"Step {step_id} does not exist in cluster {cluster_id}."})
+                    continue
+                job = self.index.get((account, region, "EMR", step_id))
+                state = str(step.state)
+                if state == "CANCEL_PENDING":
+                    answers.append({"StepId": step_id, "Status": "SUBMITTED"})
+                elif state in ("PENDING", "RUNNING"):
+                    self._emr_cancel(job, step, "CANCELLED" if state == "PENDING" else "CANCEL_PENDING")
+                    if state == "RUNNING":
+                        timer = threading.Timer(self.stop_seconds, self._emr_cancelled, args=(job, step, cluster, account, region))
+                        timer.daemon = True
+                        timer.name = f"smpipe-cancel-{step_id}"
+                        timer.start()
+                    answers.append({"StepId": step_id, "Status": "SUBMITTED"})
                 else:
-                    cluster.terminate()
+                    answers.append({"StepId": step_id, "Status": "FAILED", "Reason": f"Step {step_id} is {state} and cannot be cancelled."})
+            self._emr_settle(cluster, account, region)
+            self.changed.notify_all()
+        return {"CancelStepsInfoList": answers}
+
+    def _emr_cancel(self, job: DirectJob | None, step: Any, state: str) -> None:
+        """Move a step (and its record, for a directly added one) to ``CANCEL_PENDING`` or
+        ``CANCELLED``. The caller holds the lock."""
+        if job is not None:
+            self._emr_set(job, step, state)
+            job.notes.append(f"CancelSteps: {state}")
+        else:  # a step the engine added (or moto's own): moto's object only
+            step.state = state
+            if state == "CANCELLED":
+                step.end_date_time = datetime.now(UTC)
+        if state == "CANCELLED":
+            step.last_state_change_reason = "Cancelled by the user (CancelSteps)."
+
+    def _emr_cancelled(self, job: DirectJob | None, step: Any, cluster: Any, account: str, region: str) -> None:
+        with self.changed:
+            if step.state == "CANCEL_PENDING":
+                self._emr_cancel(job, step, "CANCELLED")
+                self._emr_settle(cluster, account, region)
             self.changed.notify_all()
 
     def _emr_jobs(self, job: DirectJob) -> list[DirectJob]:
@@ -632,7 +866,8 @@ class DirectWork:
 
     def invoke(self, function: str, qualifier: str | None, headers: Mapping[str, str], payload: bytes, scenario: Scenario) -> tuple[str, list[tuple[str, str]], bytes] | None:
         """Answer ``Invoke`` for a function in the scenario's ``lambda`` section (``None``: not
-        scripted, moto answers). Returns ``(status line, headers, body)``."""
+        scripted, moto answers). Returns ``(status line, headers, body)``. A payload that is not
+        JSON is refused as the service refuses it: ``InvalidRequestContentException`` (400)."""
         script: LambdaScript | None = scenario.lambdas.get(f"{function}:{qualifier}") if qualifier else None
         script = script or scenario.lambda_script(function)
         if script is None:
@@ -640,9 +875,10 @@ class DirectWork:
         invocation_type = headers.get("invocation_type") or "RequestResponse"
         request_id = str(uuid.uuid4())
         try:
-            sent: Any = json.loads(payload) if payload else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            sent = payload.decode("utf-8", errors="replace")
+            sent: Any = json.loads(payload.decode("utf-8")) if payload.strip() else None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise AwsError(f"Could not parse request body into json: {detail}", code="InvalidRequestContentException") from None
         record = {"function": function, "qualifier": qualifier, "invocation_type": invocation_type, "payload": sent, "error": script.error, "time": now()}
         with self.lock:
             self.invocations.append(record)
@@ -663,6 +899,20 @@ class DirectWork:
             logs = f"START RequestId: {request_id} Version: $LATEST\nEND RequestId: {request_id}\nREPORT RequestId: {request_id}\tDuration: {script.seconds * 1000:.2f} ms\n"
             extra.append(("X-Amz-Log-Result", base64.b64encode(logs.encode()).decode()))
         return "200 OK", [*base, *extra, ("Content-Length", str(len(body)))], body
+
+
+def _training_stop_transition(job: Any, status: str) -> None:
+    """A stopped training job's ``SecondaryStatusTransitions``: ``Stopping``, then ``Stopped``."""
+    try:
+        moment = datetime.now(UTC)
+        transitions = list(getattr(job, "secondary_status_transitions", None) or [])
+        if transitions and not transitions[-1].get("EndTime"):
+            transitions[-1] = {**transitions[-1], "EndTime": moment}
+        message = {"Stopping": "Stopping the training job (StopTrainingJob).", "Stopped": "Training job stopped."}[status]
+        transitions.append({"Status": status, "StartTime": moment, **({"EndTime": moment} if status == "Stopped" else {}), "StatusMessage": message})
+        job.secondary_status_transitions = transitions
+    except Exception:  # pragma: no cover - moto internals may change
+        log.debug("could not record the training job's stop transition", exc_info=True)
 
 
 def _automl_metric(name: str, request: Mapping[str, Any]) -> str:

@@ -3,7 +3,9 @@
 Jobs, S3 objects, SQS messages and EMR steps are created through the emulator's own HTTP endpoint,
 so they go through moto's request handling exactly as a user's call would (and botocore checks the
 resolved request against the Create* input shape first). Those internal calls carry the header
-``X-Smpipe-Internal`` and are neither counted nor throttled. Pipelines (stored by moto's
+``X-Smpipe-Internal`` with the server's secret token (generated when the server is created, never
+shown to clients) and are neither counted nor throttled; a request whose header does not carry that
+token is a client's like any other. Pipelines (stored by moto's
 ``CreatePipeline``) and job objects (whose status the engine moves through InProgress/Completed/
 Failed/Stopped) are read and patched in moto's in-memory backend directly.
 """
@@ -11,6 +13,7 @@ Failed/Stopped) are read and patched in moto's in-memory backend directly.
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -46,11 +49,21 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-class Gateway:
-    """boto3 clients for the engine (one per service and region, created once, thread-safe to use)."""
+def new_internal_token() -> str:
+    """A per-server secret for the ``X-Smpipe-Internal`` header (256 random bits)."""
+    return secrets.token_urlsafe(32)
 
-    def __init__(self, endpoint_url: Callable[[], str]) -> None:
+
+class Gateway:
+    """boto3 clients for the engine (one per service and region, created once, thread-safe to use).
+
+    :param internal_token: the value of the ``X-Smpipe-Internal`` header these clients send (the
+        server that owns this gateway honours only that value); a new random one when not given.
+    """
+
+    def __init__(self, endpoint_url: Callable[[], str], internal_token: str | None = None) -> None:
         self._endpoint_url = endpoint_url
+        self.internal_token = internal_token or new_internal_token()
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str], Any] = {}
         self._session = boto3.session.Session(botocore_session=botocore.session.Session())
@@ -66,7 +79,7 @@ class Gateway:
                     config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30),
                     **CREDENTIALS,
                 )
-                client.meta.events.register("before-sign", _mark_internal)
+                client.meta.events.register("before-sign", self._mark_internal)
                 self._clients[key] = client
             return self._clients[key]
 
@@ -90,6 +103,30 @@ class Gateway:
         self.ensure_bucket(bucket, region)
         body = contents if isinstance(contents, str) else json.dumps(contents)
         s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"))
+
+    def delete_s3(self, target: str, region: str) -> list[str]:
+        """Delete the object at ``target``, or every object under it when it ends in ``/``; return
+        the URIs deleted. A missing bucket or object deletes nothing (S3's own answer)."""
+        bucket, key = split_s3_uri(target)
+        s3 = self.client("s3", region)
+        if not target.endswith("/"):
+            try:
+                s3.head_object(Bucket=bucket, Key=key)
+            except ClientError:
+                return []
+            s3.delete_object(Bucket=bucket, Key=key)
+            return [target]
+        deleted: list[str] = []
+        try:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    s3.delete_object(Bucket=bucket, Key=item["Key"])
+                    deleted.append(f"s3://{bucket}/{item['Key']}")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "NoSuchBucket":
+                raise
+        return deleted
 
     def ensure_bucket(self, bucket: str, region: str) -> None:
         s3 = self.client("s3", region)
@@ -132,6 +169,5 @@ class Gateway:
             kwargs["MessageGroupId"] = "sagemaker-pipelines"
         self.client("sqs", region).send_message(**kwargs)
 
-
-def _mark_internal(request: Any, **_: Any) -> None:
-    request.headers[INTERNAL_HEADER] = "1"
+    def _mark_internal(self, request: Any, **_: Any) -> None:
+        request.headers[INTERNAL_HEADER] = self.internal_token

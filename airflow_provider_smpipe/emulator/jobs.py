@@ -50,6 +50,11 @@ OUTPUT_PATHS = {
 }
 #: Attribute of a moto tuning job holding its training-job summaries (ListTrainingJobsForHyperParameterTuningJob).
 TUNING_SUMMARIES = "smpipe_training_job_summaries"
+#: Attribute set on a moto job that a client stopped (Stop*): from then on only ``Stopping`` and
+#: ``Stopped`` are applied to it, so no scripted end (engine or direct) overwrites the stop.
+CLIENT_STOPPED = "smpipe_stopped_by_client"
+#: Statuses that a job has while it has not ended (no end time yet).
+_RUNNING_STATUSES = ("InProgress", "Stopping")
 
 
 class JobOutputError(Exception):
@@ -128,6 +133,12 @@ def write_files(
 # -- the moto job object ---------------------------------------------------------------------------
 
 
+def stopped_by_client(account: str, region: str, stype: str, name: str | None) -> bool:
+    """Whether a client stopped this moto job (Stop*) while it ran."""
+    job = moto_job(account, region, stype, name)
+    return bool(job is not None and getattr(job, CLIENT_STOPPED, False))
+
+
 def moto_job(account: str, region: str, stype: str, name: str | None) -> Any:
     entry = MOTO_JOBS.get(stype)
     if entry is None or name is None:
@@ -149,20 +160,23 @@ def set_moto_job_status(
     metrics: Mapping[str, float] | None = None,
 ) -> None:
     """Move a moto job's status along (moto creates jobs already Completed); on Completed a Training
-    job's ``FinalMetricDataList`` becomes ``metrics`` (when given). Best effort."""
+    job's ``FinalMetricDataList`` becomes ``metrics`` (when given). A job a client stopped
+    (:data:`CLIENT_STOPPED`) only takes ``Stopping``/``Stopped``. Best effort."""
     try:
         job = moto_job(account, region, stype, name)
         if job is None:
+            return
+        if getattr(job, CLIENT_STOPPED, False) and status not in ("Stopping", "Stopped"):
             return
         table, attribute = MOTO_JOBS[stype]
         setattr(job, attribute, status)
         stamp = datetime.now(UTC)
         if stype == "Training":
-            job.secondary_status = {"InProgress": "Training", "Completed": "Completed", "Failed": "Failed", "Stopped": "Stopped"}[status]
+            job.secondary_status = {"InProgress": "Training", "Completed": "Completed", "Failed": "Failed", "Stopping": "Stopping", "Stopped": "Stopped"}[status]
         if reason is not None:
             job.failure_reason = reason
         job.last_modified_time = stamp
-        setattr(job, _END_TIMES[table], None if status == "InProgress" else stamp)
+        setattr(job, _END_TIMES[table], None if status in _RUNNING_STATUSES else stamp)
         if stype == "Training" and status == "Completed" and metrics:
             job.final_metric_data_list = final_metric_data_list(metrics, stamp)
     except Exception:  # pragma: no cover - best effort, moto internals may change

@@ -11,6 +11,7 @@ A scenario is plain JSON (or the equivalent dict / dataclasses in Python)::
         "TrainAbaloneModel": {
           "seconds": 1.0,
           "fail": {"reason": "...", "attempts": [1], "exception_type": "SageMaker.JOB_INTERNAL_ERROR"},
+          "stopped": false,                 # true: the step's job ends Stopped (as if stopped by hand)
           "files": {"evaluation": {"evaluation.json": {"regression_metrics": {"mse": {"value": 4.2}}}}},
           "output_parameters": {"status": "ok"},
           "metrics": {"validation:rmse": 1.3},
@@ -23,7 +24,9 @@ A scenario is plain JSON (or the equivalent dict / dataclasses in Python)::
         "notify-fn": {"response": {"status": "ok"}, "error": null, "seconds": 0.0}
       },
       "throttle": {"operations": ["DescribePipelineExecution"], "fraction": 0.3, "seed": 7},
-      "delay_seconds": {"ListPipelineExecutionSteps": 0.05}
+      "delay_seconds": {"ListPipelineExecutionSteps": 0.05},
+      "events": true,                       # publish SageMaker's EventBridge events (emulator/events.py)
+      "duplicate_events": false             # true: every event is put twice (own ids), as SageMaker may
     }
 
 Every key is optional. Loading is strict: an unknown key, a wrong type or an impossible value is a
@@ -107,6 +110,9 @@ class StepScript:
     properties: Mapping[str, Any] = field(default_factory=dict)
     callback: CallbackScript | None = None
     job_name_prefix: str | None = None
+    #: the step's job ends ``Stopped`` after its seconds (as if someone stopped the job itself), so
+    #: ``Stopped`` run conditions can be exercised without stopping the whole execution
+    stopped: bool = False
 
     def callback_answer(self) -> CallbackScript | None:
         """How the emulator answers this step's callback by itself: the ``callback`` block, else a
@@ -155,10 +161,18 @@ class Scenario:
     throttle: ThrottleScript | None = None
     delay_seconds: Mapping[str, float] = field(default_factory=dict)
     lambdas: Mapping[str, LambdaScript] = field(default_factory=dict)
+    #: publish SageMaker's pipeline events on moto's default EventBridge bus
+    events: bool = True
+    #: put every event twice (each copy its own id), as SageMaker "may send multiple events for each
+    #: state change": consumers' deduplication is then exercised
+    duplicate_events: bool = False
     source: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
-    def step(self, name: str) -> StepScript:
-        return self.steps.get(name) or StepScript()
+    def step(self, name: str, body: str | None = None) -> StepScript:
+        """The script of step ``name``. For a ForEach child (``body`` = its body step) the child's
+        own entry (``"TrainCandidate-1"``) wins over its body step's (``"TrainCandidate"``), which
+        scripts every child at once."""
+        return self.steps.get(name) or (self.steps.get(body) if body else None) or StepScript()
 
     def lambda_script(self, function: str) -> LambdaScript | None:
         """The scenario's answer for ``function`` (a name, partial or full ARN, maybe qualified):
@@ -168,8 +182,8 @@ class Scenario:
         bare = function_name(function)
         return next((script for key, script in self.lambdas.items() if function_name(key) == bare), None)
 
-    def seconds_for(self, name: str) -> float:
-        script = self.steps.get(name)
+    def seconds_for(self, name: str, body: str | None = None) -> float:
+        script = self.steps.get(name) or (self.steps.get(body) if body else None)
         if script is not None and script.seconds is not None:
             return script.seconds
         return self.default_step_seconds
@@ -208,6 +222,8 @@ class Scenario:
                 entry["callback"] = cb
             if script.job_name_prefix is not None:
                 entry["job_name_prefix"] = script.job_name_prefix
+            if script.stopped:
+                entry["stopped"] = True
             out["steps"][name] = entry
         if self.throttle is not None:
             out["throttle"] = {"operations": list(self.throttle.operations), "fraction": self.throttle.fraction}
@@ -220,6 +236,10 @@ class Scenario:
                 name: {"response": json.loads(json.dumps(script.response)), "error": script.error, "seconds": script.seconds}
                 for name, script in self.lambdas.items()
             }
+        if not self.events:
+            out["events"] = False
+        if self.duplicate_events:
+            out["duplicate_events"] = True
         return out
 
     @classmethod
@@ -232,6 +252,8 @@ class Scenario:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ScenarioError([f"line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}"], source) from None
+        except RecursionError:
+            raise ScenarioError(["$: not valid JSON: nested too deeply"], source) from None
         return cls.from_dict(document, source=source)
 
     @classmethod
@@ -280,7 +302,7 @@ class _Loader:
     def scenario(self, document: Any) -> Scenario:
         if not isinstance(document, Mapping):
             raise ScenarioError([f"$: expected a JSON object, got {_type(document)}"], self.source)
-        self.keys(document, "$", ("default_step_seconds", "time_scale", "seed", "steps", "throttle", "delay_seconds", "lambda"))
+        self.keys(document, "$", ("default_step_seconds", "time_scale", "seed", "steps", "throttle", "delay_seconds", "lambda", "events", "duplicate_events"))
         default = self.seconds(document, "default_step_seconds", "$", DEFAULT_STEP_SECONDS)
         scale = self.seconds(document, "time_scale", "$", DEFAULT_TIME_SCALE)
         seed = self.integer(document.get("seed", 0), "$.seed")
@@ -306,6 +328,8 @@ class _Loader:
         else:
             for function, raw in raw_lambdas.items():
                 lambdas[str(function)] = self.lambda_script(raw, f"$.lambda.{function}")
+        events = self.boolean(document.get("events", True), "$.events")
+        duplicate_events = self.boolean(document.get("duplicate_events", False), "$.duplicate_events")
         if self.problems:
             raise ScenarioError(self.problems, self.source)
         return Scenario(
@@ -316,6 +340,8 @@ class _Loader:
             throttle=throttle,
             delay_seconds=delays,
             lambdas=lambdas,
+            events=events,
+            duplicate_events=duplicate_events,
             source=json.loads(json.dumps(document)),
         )
 
@@ -323,7 +349,7 @@ class _Loader:
         if not isinstance(raw, Mapping):
             self.problem(where, f"expected an object, got {_type(raw)}")
             return StepScript()
-        self.keys(raw, where, ("seconds", "fail", "files", "output_parameters", "metrics", "properties", "callback", "job_name_prefix"))
+        self.keys(raw, where, ("seconds", "fail", "stopped", "files", "output_parameters", "metrics", "properties", "callback", "job_name_prefix"))
         seconds = self.number(raw["seconds"], f"{where}.seconds", minimum=0.0) if "seconds" in raw else None
         fail = self.fail(raw["fail"], f"{where}.fail") if "fail" in raw and raw["fail"] is not None else None
         files: dict[str, dict[str, Any]] = {}
@@ -352,6 +378,10 @@ class _Loader:
             self.problem(f"{where}.properties", f"expected an object merged into the step's properties, got {_type(properties)}")
             properties = {}
         callback = self.callback(raw["callback"], f"{where}.callback") if "callback" in raw and raw["callback"] is not None else None
+        stopped = raw.get("stopped", False)
+        if not isinstance(stopped, bool):
+            self.problem(f"{where}.stopped", f"expected true or false, got {_type(stopped)}")
+            stopped = False
         prefix = raw.get("job_name_prefix")
         if prefix is not None and (not isinstance(prefix, str) or not sanitize_name_part(prefix)):
             self.problem(f"{where}.job_name_prefix", f"expected a job name prefix (letters, digits, '-'), got {_type(prefix)} {prefix!r}")
@@ -365,6 +395,7 @@ class _Loader:
             properties=dict(properties),
             callback=callback,
             job_name_prefix=prefix,
+            stopped=stopped,
         )
 
     def lambda_script(self, raw: Any, where: str) -> LambdaScript:
@@ -471,6 +502,12 @@ class _Loader:
             self.problem(where, f"{value} is negative")
             return minimum
         return float(value)
+
+    def boolean(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            self.problem(where, f"expected true or false, got {_type(value)}")
+            return False
+        return value
 
     def integer(self, value: Any, where: str) -> int | None:
         if value is None:

@@ -10,11 +10,18 @@ One walker, two uses:
 * :func:`validate_input`: the service's own request validation, with its message wording
   (``1 validation error detected: Value 'x' at 'pipelineExecutionArn' failed to satisfy constraint:
   Member must satisfy regular expression pattern: ...``). Members the model does not know are
-  ignored, as the service ignores them.
+  ignored, as the service ignores them. ``structural=True`` checks only required members and
+  types (what the server checks before a request reaches moto, which crashes on wrong types).
+
+:func:`json_target_services` maps the ``X-Amz-Target`` prefixes of the JSON-protocol services to
+botocore's service names (how the server recognises an unknown operation).
 """
 
 from __future__ import annotations
 
+import gzip
+import logging
+import os
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
@@ -23,6 +30,8 @@ from typing import Any
 
 import botocore.session
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
+
+log = logging.getLogger(__name__)
 
 #: Strings longer than this are not matched against their pattern (the definition's pattern has
 #: nested quantifiers and all the ones that matter are on short values: names, ARNs, tokens).
@@ -45,6 +54,51 @@ def service_model(service: str = "sagemaker") -> ServiceModel:
 
 def operation_model(operation: str, service: str = "sagemaker") -> OperationModel:
     return service_model(service).operation_model(operation)
+
+
+#: The JSON-protocol services the emulator serves itself, should botocore's data not be readable.
+_KNOWN_TARGETS = {"SageMaker": "sagemaker", "ElasticMapReduce": "emr", "AmazonSQS": "sqs"}
+_TARGET_PREFIX = re.compile(rb'"targetPrefix"\s*:\s*"([^"]+)"')
+
+
+@lru_cache(maxsize=1)
+def json_target_services() -> dict[str, str]:
+    """``{targetPrefix: botocore service name}`` for every JSON-protocol service botocore knows.
+
+    Only the beginning of each ``service-2`` model is read (its ``metadata`` comes first), so this
+    takes a fraction of a second instead of loading ~400 models.
+    """
+    found = dict(_KNOWN_TARGETS)
+    try:
+        loader = botocore.session.get_session().get_component("data_loader")
+        for name in loader.list_available_services("service-2"):
+            version = loader.determine_latest_version(name, "service-2")
+            for base in loader.search_paths:
+                path = os.path.join(base, name, version, "service-2.json")
+                opener: Any = open
+                if not os.path.exists(path):
+                    path, opener = path + ".gz", gzip.open
+                    if not os.path.exists(path):
+                        continue
+                with opener(path, "rb") as handle:
+                    match = _TARGET_PREFIX.search(handle.read(8192))
+                if match:
+                    found.setdefault(match.group(1).decode(), name)
+                break
+    except Exception:  # pragma: no cover - botocore's data layout changed: the known services remain
+        log.debug("could not read the target prefixes from botocore's data", exc_info=True)
+    return found
+
+
+def service_for_target(prefix: str) -> ServiceModel | None:
+    """The botocore model of the JSON-protocol service whose ``X-Amz-Target`` prefix is ``prefix``."""
+    name = json_target_services().get(prefix)
+    if name is None:
+        return None
+    try:
+        return service_model(name)
+    except Exception:  # pragma: no cover - listed but not loadable
+        return None
 
 
 @lru_cache(maxsize=512)
@@ -207,16 +261,17 @@ def _range(shape: Shape, value: float, path: str, problems: list[str]) -> None:
 # -- inputs ----------------------------------------------------------------------------------------
 
 
-def validate_input(operation: str, params: Mapping[str, Any], *, service: str = "sagemaker") -> list[str]:
+def validate_input(operation: str, params: Mapping[str, Any], *, service: str = "sagemaker", structural: bool = False) -> list[str]:
     """The service's validation messages for a request (empty when valid).
 
     Each message reads like the service's: ``Value '<v>' at '<camelCasePath>' failed to satisfy
-    constraint: Member must ...``.
+    constraint: Member must ...``. ``structural``: only required members and types (no lengths,
+    ranges, enums or patterns).
     """
     shape = operation_model(operation, service).input_shape
     errors: list[str] = []
     if shape is not None:
-        _check_input(shape, params, "", errors)
+        _check_input(shape, params, "", errors, structural=structural)
     return errors
 
 
@@ -237,9 +292,12 @@ def _shown(value: Any) -> str:
     return f"'{text if len(text) <= 200 else text[:197] + '...'}'"
 
 
-def _check_input(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
+def _check_input(shape: Shape, value: Any, path: str, errors: list[str], *, structural: bool = False) -> None:
     kind = shape.type_name
     where = path or "request"
+    if structural and kind in ("string", "integer", "long", "float", "double", "boolean", "timestamp"):
+        _check_type(kind, value, where, errors)
+        return
 
     def fail(constraint: str) -> None:
         errors.append(f"Value {_shown(value)} at '{where}' failed to satisfy constraint: Member {constraint}")
@@ -255,26 +313,26 @@ def _check_input(shape: Shape, value: Any, path: str, errors: list[str]) -> None
                 if name in shape.required_members:
                     errors.append(f"Value null at '{member_path}' failed to satisfy constraint: Member must not be null")
                 continue
-            _check_input(member, value[name], member_path, errors)
+            _check_input(member, value[name], member_path, errors, structural=structural)
     elif kind == "list":
         assert isinstance(shape, ListShape)
         if not isinstance(value, list):
             fail("must be a list")
             return
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
-        if low is not None and len(value) < low:
+        if not structural and low is not None and len(value) < low:
             fail(f"must have length greater than or equal to {low}")
-        if high is not None and len(value) > high:
+        if not structural and high is not None and len(value) > high:
             fail(f"must have length less than or equal to {high}")
         for index, item in enumerate(value):
-            _check_input(shape.member, item, f"{path}.{index + 1}.member", errors)
+            _check_input(shape.member, item, f"{path}.{index + 1}.member", errors, structural=structural)
     elif kind == "map":
         assert isinstance(shape, MapShape)
         if not isinstance(value, Mapping):
             fail("must be a map")
             return
         for key, item in value.items():
-            _check_input(shape.value, item, f"{path}.{key}", errors)
+            _check_input(shape.value, item, f"{path}.{key}", errors, structural=structural)
     elif kind == "string":
         if not isinstance(value, str):
             fail("must be a string")
@@ -309,3 +367,18 @@ def _check_input(shape: Shape, value: Any, path: str, errors: list[str]) -> None
     elif kind == "timestamp":
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             fail("must be a timestamp")
+
+
+def _check_type(kind: str, value: Any, where: str, errors: list[str]) -> None:
+    """A scalar's type only (``structural`` validation)."""
+    expected = {
+        "string": ("a string", lambda v: isinstance(v, str)),
+        "integer": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+        "long": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+        "float": ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+        "double": ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+        "boolean": ("a boolean", lambda v: isinstance(v, bool)),
+        "timestamp": ("a timestamp", lambda v: isinstance(v, (int, float, str)) and not isinstance(v, bool)),
+    }[kind]
+    if not expected[1](value):
+        errors.append(f"Value {_shown(value)} at '{where}' failed to satisfy constraint: Member must be {expected[0]}")

@@ -92,7 +92,7 @@ class Pipelines:
         except TimeoutError as exc:
             pytest.fail(str(exc))
         described = self.sm.describe_pipeline_execution(PipelineExecutionArn=arn)
-        assert described["PipelineExecutionStatus"] in ("Succeeded", "Failed", "Stopped")
+        assert described["PipelineExecutionStatus"] in ("Succeeded", "Failed", "Stopped", "CompletedWithFailures")
         return described
 
     def steps(self, arn: str) -> dict[str, dict[str, Any]]:

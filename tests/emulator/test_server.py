@@ -70,7 +70,7 @@ def test_scenario_endpoint_loads_scenarios_and_rejects_bad_ones(emulator: Any) -
     status, body = _http(emulator, "POST", "/_smpipe/scenario", {"steps": {"X": {"secs": 1, "fail": {"attempts": [0]}}}})
     assert status == 400
     assert body["problems"] == [
-        "$.steps.X.secs: unknown key (did you mean 'seconds'?) (allowed: seconds, fail, files, output_parameters, metrics, properties, callback, job_name_prefix)",
+        "$.steps.X.secs: unknown key (did you mean 'seconds'?) (allowed: seconds, fail, stopped, files, output_parameters, metrics, properties, callback, job_name_prefix)",
         "$.steps.X.fail.attempts[0]: expected an attempt number >= 1, got 0",
     ]
     assert emulator.scenario.default_step_seconds == 0.5  # unchanged

@@ -122,7 +122,7 @@ def test_malformed_scenarios_list_every_problem_with_its_location(tmp_path: Path
         Scenario.from_dict(bad, source="bad.json")
     problems = excinfo.value.problems
     assert problems == [
-        "$.step: unknown key (did you mean 'steps'?) (allowed: default_step_seconds, time_scale, seed, steps, throttle, delay_seconds, lambda)",
+        "$.step: unknown key (did you mean 'steps'?) (allowed: default_step_seconds, time_scale, seed, steps, throttle, delay_seconds, lambda, events, duplicate_events)",
         "$.default_step_seconds: -1 is negative",
         "$.steps.A.seconds: expected a number, got a string 'fast'",
         "$.steps.A.fail.reason: expected a non-empty string, got a string",
