@@ -29,7 +29,7 @@ def reply_queue_for(queue_url: str, configured: str | None) -> str:
 
 def send_callback_request(run: StepRun, step: Step, queue_url: str, arguments: dict[str, Any], reply_queue_url: str | None) -> tuple[str, str]:
     """Send the service-shaped callback message plus where to reply; returns (token, reply queue)."""
-    token = callback_token(run.execution_id, step.name, int(run.ti.try_number))
+    token = callback_token(run.execution_id, run.child, int(run.ti.try_number))
     reply_queue = reply_queue_for(queue_url, reply_queue_url)
     body = {
         "token": token,

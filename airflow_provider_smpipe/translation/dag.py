@@ -9,7 +9,7 @@ from airflow.sdk import DAG, TaskGroup
 
 from airflow_provider_smpipe.definition.model import PipelineDefinition
 from airflow_provider_smpipe.translation.load import DefinitionSource, load_for_translation
-from airflow_provider_smpipe.translation.operators import TranslationSettings
+from airflow_provider_smpipe.translation.settings import TranslationSettings
 from airflow_provider_smpipe.translation.render import definition_doc, pipeline_params, render_steps
 
 START_TIME_CHOICES = ("run_start", "logical_date")

@@ -1,14 +1,23 @@
-"""Translation, step 1 of load -> plan -> render: read and validate the definition, cached.
+"""Translation, step 1 of load -> plan -> render: read and validate the definition, cached in memory.
 
 Airflow parses a DAG file over and over (the DAG processor every ``min_file_process_interval``,
-each worker before every task), usually in a fresh process. Validating a 1000-step definition
-takes a few hundred milliseconds, so the validated definition is cached twice:
+each worker before every task). Within a process the validated definition is cached in memory, by
+file identity (path, device, inode, size, modification and change times) or by the SHA-256 of JSON
+text or of a dict's JSON; an entry is only stored when the file did not change while it was read.
 
-* in memory, by file identity (path, size, modification time) or content hash;
-* on disk, by the SHA-256 of the definition text and the provider version, in
-  ``$SMPIPE_CACHE_DIR`` (default ``$AIRFLOW_HOME/smpipe_cache``; set it to an empty string to turn
-  the disk cache off). Only files this provider wrote are read back, and a changed definition has a
-  new key, so a stale entry is never used.
+There is **no disk cache**. Earlier versions kept validated definitions as pickles in
+``$SMPIPE_CACHE_DIR`` (default ``$AIRFLOW_HOME/smpipe_cache``) and unpickled whatever file had the
+expected name, so anyone who could write to that directory ran code in every DAG processor and
+worker. Keeping the cache as data was considered: a JSON entry keyed by the SHA-256 of the
+definition text and the provider version, marking the text as validated so that a hit skips the
+expensive checks. It is not safe either: whoever can write the directory can mark *any* text as
+validated, and a definition that skipped validation is exactly what the validator protects the
+DAG processor from (tracebacks instead of located errors, or tasks built from a broken step).
+Making entries unforgeable needs a secret every Airflow process shares and the cache's writers do
+not, which this provider does not have. And the gain is small: what a fresh process re-parsing an
+unchanged file saves is the validation (about 0.1 ms a step; 10 ms for a 100-step definition,
+70-80 ms for 1000 steps, see ``benchmarks/bench_translation_build.py``). So the directory is never
+read nor written; files left in it by earlier versions are ignored and can be deleted.
 
 The definition is never fetched from AWS here (use ``smpipe export`` to snapshot a deployed
 pipeline into a file).
@@ -19,13 +28,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
-import tempfile
+import stat
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from airflow_provider_smpipe import __version__
 from airflow_provider_smpipe.definition.loader import load_definition
 from airflow_provider_smpipe.definition.model import PipelineDefinition
 from airflow_provider_smpipe.translation.plan import check_supported
@@ -36,64 +42,25 @@ _MEMORY_LIMIT = 64
 DefinitionSource = str | os.PathLike[str] | Mapping[str, Any]
 
 
-def cache_dir() -> Path | None:
-    configured = os.environ.get("SMPIPE_CACHE_DIR")
-    if configured is not None:
-        return Path(configured) if configured else None
-    home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
-    return Path(home) / "smpipe_cache"
-
-
-def _memory_key(source: DefinitionSource) -> tuple[Any, ...]:
-    if isinstance(source, Mapping):
-        # Unsorted keys: a different key order only costs a cache miss, and sorting is the slow part.
-        return ("dict", hashlib.sha1(json.dumps(source, default=str).encode()).hexdigest())
-    text = str(source)
-    if isinstance(source, str) and text.lstrip().startswith("{"):
-        return ("json", hashlib.sha1(text.encode()).hexdigest())
-    path = Path(source).resolve()
-    stat = path.stat()
-    return ("file", str(path), stat.st_size, stat.st_mtime_ns)
-
-
-def _text_of(source: DefinitionSource) -> tuple[str, str | None]:
-    """The definition text and, for files, the path (so messages name the file)."""
-    if isinstance(source, Mapping):
-        return json.dumps(source, default=str), None
-    if isinstance(source, str) and source.lstrip().startswith("{"):
-        return source, None
-    return Path(source).read_text(encoding="utf-8"), str(source)
-
-
-def _disk_path(text: str) -> Path | None:
-    directory = cache_dir()
-    if directory is None:
-        return None
-    digest = hashlib.sha256(f"{__version__}\0{text}".encode()).hexdigest()
-    return directory / f"{digest}.pickle"
-
-
-def _read_disk(path: Path | None) -> PipelineDefinition | None:
-    if path is None or not path.is_file():
-        return None
+def _memory_key(source: DefinitionSource) -> tuple[Any, ...] | None:
+    """The in-memory cache key of ``source``, or ``None`` when it cannot be cached (the loader then
+    reports what is wrong with it: a missing file, a directory, a dict that is not JSON, ...)."""
     try:
-        with path.open("rb") as handle:
-            cached = pickle.load(handle)  # noqa: S301 - a file this module wrote, named by content hash
-    except Exception:  # noqa: BLE001 - a corrupt or foreign entry is a cache miss, never an error
+        if isinstance(source, Mapping):
+            # Unsorted keys: a different key order only costs a cache miss, and sorting is the slow part.
+            text = json.dumps(source, ensure_ascii=False, allow_nan=False)
+            return ("dict", hashlib.sha256(text.encode("utf-8")).hexdigest())
+        if isinstance(source, str) and source.lstrip().startswith(("{", "[")):
+            return ("json", hashlib.sha256(source.encode("utf-8")).hexdigest())
+        if isinstance(source, (str, os.PathLike)):
+            path = os.path.realpath(os.fsdecode(source))
+            info = os.stat(path)
+            if not stat.S_ISREG(info.st_mode):
+                return None
+            return ("file", path, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    except (TypeError, ValueError, RecursionError, OSError, UnicodeError):
         return None
-    return cached if isinstance(cached, PipelineDefinition) else None
-
-
-def _write_disk(path: Path | None, definition: PipelineDefinition) -> None:
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
-            pickle.dump(definition, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(handle.name, path)  # atomic: concurrent parsers never read half a file
-    except OSError:
-        pass  # a read-only or full disk only costs speed
+    return None
 
 
 def load_for_translation(source: DefinitionSource) -> PipelineDefinition:
@@ -101,21 +68,14 @@ def load_for_translation(source: DefinitionSource) -> PipelineDefinition:
 
     :raises InvalidDefinitionError: located problems (shown by Airflow as the DAG's import error).
     """
-    try:
-        key = _memory_key(source)
-    except FileNotFoundError:
-        return load_definition(source)  # raises the located "no such file" error
-    definition = _MEMORY.get(key)
+    key = _memory_key(source)
+    definition = _MEMORY.get(key) if key is not None else None
     if definition is None:
-        text, path = _text_of(source)
-        disk = _disk_path(text)
-        definition = _read_disk(disk)
-        if definition is None:
-            definition = load_definition(path if path is not None else text)
-            check_supported(definition)
-            definition.content_hash()  # computed once, stored with the entry
-            _write_disk(disk, definition)
-        if len(_MEMORY) >= _MEMORY_LIMIT:
-            _MEMORY.pop(next(iter(_MEMORY)))
-        _MEMORY[key] = definition
+        definition = load_definition(source)
+        check_supported(definition)
+        definition.content_hash()  # computed once, kept with the entry
+        if key is not None and (key[0] != "file" or _memory_key(source) == key):  # unchanged while read
+            if len(_MEMORY) >= _MEMORY_LIMIT:
+                _MEMORY.pop(next(iter(_MEMORY)))
+            _MEMORY[key] = definition
     return definition

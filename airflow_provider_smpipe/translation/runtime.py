@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -20,13 +20,14 @@ import pendulum
 from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_smpipe.definition.errors import DefinitionError, InvalidDefinitionError, ParameterError, did_you_mean
-from airflow_provider_smpipe.definition.expressions import Resolver
+from airflow_provider_smpipe.definition.expressions import Iteration, Resolver
+from airflow_provider_smpipe.definition.foreach import child_name
 from airflow_provider_smpipe.definition.model import PipelineDefinition, PropertyFile, Step
 from airflow_provider_smpipe.definition.naming import execution_arn, pipeline_arn
 from airflow_provider_smpipe.definition.parameters import resolve_parameters
 from airflow_provider_smpipe.definition.selective import SelectivePlan, plan_selective_execution
 from airflow_provider_smpipe.hooks.pipeline import service_hook
-from airflow_provider_smpipe.translation.plan import CONTROL_KEYS, REFERENCE_RUN_KEY, SELECTED_STEPS_KEY
+from airflow_provider_smpipe.translation.plan import CONTROL_KEYS, FOR_EACH_ITEMS, REFERENCE_RUN_KEY, SELECTED_STEPS_KEY, TranslationPlan
 
 PROPERTIES_KEY = "return_value"
 PROPERTY_FILES_KEY = "property_files"
@@ -39,17 +40,23 @@ def execution_id_for(dag_id: str, run_id: str) -> str:
 
 
 class XComProperties(Mapping[str, Any]):
-    """Step properties read lazily from the XCom of the steps' tasks (in this run or another)."""
+    """Step properties read lazily from the XCom of the steps' tasks (in this run or another).
 
-    def __init__(self, ti: Any, task_prefix: str, run_id: str | None = None) -> None:
+    :param locate: step name -> the full id of the task holding its properties.
+    :param map_index: ``-1`` for top-level steps; an iteration's index for the body steps of a
+        ForEach (``Steps.<bodyStep>`` in a body step reads its own iteration's child).
+    """
+
+    def __init__(self, ti: Any, locate: Callable[[str], str], run_id: str | None = None, map_index: int = -1) -> None:
         self.ti = ti
-        self.task_prefix = task_prefix
+        self.locate = locate
         self.run_id = run_id
+        self.map_index = map_index
         self._seen: dict[str, Any] = {}
 
     def __getitem__(self, step_name: str) -> Any:
         if step_name not in self._seen:
-            kwargs: dict[str, Any] = {"task_ids": self.task_prefix + step_name, "key": PROPERTIES_KEY}
+            kwargs: dict[str, Any] = {"task_ids": self.locate(step_name), "key": PROPERTIES_KEY, "map_indexes": self.map_index}
             if self.run_id:
                 kwargs["run_id"] = self.run_id
             value = self.ti.xcom_pull(**kwargs)
@@ -100,6 +107,7 @@ class StepRun:
     """Everything one translated step task needs, built from the task context.
 
     :param task_prefix: the TaskGroup prefix of the step tasks (``""`` for a whole-DAG translation).
+    :param plan: where each step's task is (see :class:`~airflow_provider_smpipe.translation.plan.TranslationPlan`).
     """
 
     def __init__(
@@ -112,8 +120,10 @@ class StepRun:
         task_prefix: str,
         start_time_from: str,
         aws: Mapping[str, Any],
+        plan: TranslationPlan,
     ) -> None:
         self.definition = definition
+        self.plan = plan
         self.step = step
         self.context = context
         self.ti = context["ti"]
@@ -200,7 +210,7 @@ class StepRun:
                 [DefinitionError(f"reference run '{reference}' is {state}", location=where, expected="a finished run (success or failed)")],
                 "selective re-run",
             )
-        previous = XComProperties(self.ti, self.task_prefix, run_id=reference)
+        previous = XComProperties(self.ti, self.task_id_of, run_id=reference)
         missing = sorted(name for name in plan.reused if self.definition.steps[name].type != "Fail" and name not in previous)
         if missing:
             raise self._fail(
@@ -210,9 +220,47 @@ class StepRun:
 
     # -- evaluation ---------------------------------------------------------------------------
 
+    def task_id_of(self, step_name: str) -> str:
+        """The full id of the task holding ``step_name``'s properties."""
+        return self.task_prefix + self.plan.locate(step_name)
+
     @cached_property
     def properties(self) -> XComProperties:
-        return XComProperties(self.ti, self.task_prefix)
+        return XComProperties(self.ti, self.task_id_of)
+
+    @property
+    def for_each(self) -> str | None:
+        """The ForEach whose body this step is in (``None`` at the top level)."""
+        return self.step.parent_for_each
+
+    @property
+    def child(self) -> str:
+        """The step's name as its jobs are named: ``<bodyStep>-<index>`` for a ForEach child (the
+        service's child name, so every child's job has its own name), else the step name."""
+        return child_name(self.step.name, self.index) if self.for_each is not None else self.step.name
+
+    @cached_property
+    def index(self) -> int:
+        """The iteration of a body step's task: its map index."""
+        return int(self.ti.map_index)
+
+    @cached_property
+    def item(self) -> Any:
+        """The item of a body step's iteration, from its ForEach's items task."""
+        items = self.ti.xcom_pull(task_ids=f"{self.task_prefix}{self.for_each}.{FOR_EACH_ITEMS}", key=PROPERTIES_KEY, map_indexes=-1)
+        if not isinstance(items, list) or not 0 <= self.index < len(items):
+            raise AirflowFailException(
+                f"step '{self.step.name}': ForEach '{self.for_each}' has no item {self.index} (its items task pushed {type(items).__name__})"
+            )
+        return items[self.index]
+
+    @cached_property
+    def iteration(self) -> Iteration | None:
+        if self.for_each is None:
+            return None
+        return Iteration(
+            for_each=self.for_each, index=self.index, item=self.item, properties=XComProperties(self.ti, self.task_id_of, map_index=self.index)
+        )
 
     @cached_property
     def execution(self) -> ExecutionVariables:
@@ -252,10 +300,13 @@ class StepRun:
             step_properties=self.properties,
             property_file_loader=self._property_file,
             s3_loader=self._s3_json,
+            iteration=self.iteration,
         )
 
     def _property_file(self, step: Step, pfile: PropertyFile, uri: str) -> Any:
-        files = self.ti.xcom_pull(task_ids=self.task_prefix + step.name, key=PROPERTY_FILES_KEY) or {}
+        same_iteration = step.parent_for_each is not None and step.parent_for_each == self.for_each
+        map_index = self.index if same_iteration else -1
+        files = self.ti.xcom_pull(task_ids=self.task_id_of(step.name), key=PROPERTY_FILES_KEY, map_indexes=map_index) or {}
         if pfile.name in files:
             return files[pfile.name]
         return self._s3_json(uri)

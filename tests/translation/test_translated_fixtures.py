@@ -146,6 +146,9 @@ def integrations_scenario(decision: str) -> dict[str, Any]:
 def test_integrations_tuning_lambda_callback_emr_both_ways(airflow_env: Any, emulator: Any, decision: str) -> None:
     airflow_env(integrations_scenario(decision))
     emulator.client("sqs").create_queue(QueueName="approval-queue")
+    # The reply queue a translated Callback step waits on is the user's to create (README); relying
+    # on the emulator creating it when it answers raced the trigger's first read.
+    emulator.client("sqs").create_queue(QueueName="approval-queue-replies")
     dag = translated(integrations(emulator), pipeline_name="IntegrationsPipeline")
     run = run_dag(dag)
     states = task_states(run)

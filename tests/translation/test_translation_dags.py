@@ -65,8 +65,15 @@ def test_step_types_that_cannot_be_translated_are_refused_at_build_time() -> Non
     assert refused["RecordLineage"].startswith("Lineage steps cannot be translated to Airflow tasks")
 
 
+def test_an_sdk_v3_definition_of_classic_steps_translates() -> None:
+    dag = translated(FIXTURES / "definitions_v3" / "classic_churn_v3.json")
+    assert {"PreprocessChurnV3", "TrainChurnV3", "CheckChurnAucV3"} <= set(dag.task_ids)
+
+
 def test_a_broken_definition_is_a_located_import_error(tmp_path: Path) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_compat import dag_bag_class
+
+    DagBag = dag_bag_class()
 
     broken = chain_definition(["A", "B"])
     broken["Steps"][1]["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] = {"Get": "Steps.Nope.ProcessingJobName"}
