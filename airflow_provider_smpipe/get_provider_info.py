@@ -36,7 +36,14 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "sensors": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_smpipe.sensors.pipeline"]}],
         "triggers": [
-            {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_smpipe.triggers.pipeline_execution"]}
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_smpipe.triggers.pipeline_execution",
+                    "airflow_provider_smpipe.triggers.execution_events",
+                    "airflow_provider_smpipe.triggers.pipeline_event",
+                ],
+            }
         ],
         "extra-links": ["airflow_provider_smpipe.links.pipeline.SageMakerPipelineExecutionLink"],
     }

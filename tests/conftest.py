@@ -80,7 +80,10 @@ def airflow_db() -> Iterator[None]:
     """Create the Airflow metadata DB (SQLite, in the session's AIRFLOW_HOME) once per session."""
     from airflow.utils import db
 
+    from airflow_compat import plain_task_logs
+
     db.resetdb()
+    plain_task_logs()
     yield
 
 

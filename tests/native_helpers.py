@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from airflow_compat import dag_serialization, run_task, sync_dag_to_db, utcnow
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
@@ -60,13 +62,7 @@ def run_dag(
     mark_success_pattern: str | None = None,
 ) -> Any:
     """Serialise ``dag`` into the metadata DB and run it with ``dag.test()``; returns the DagRun."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(collect_dags=False)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, bundle_name="dags-folder", bundle_version=None)
+    sync_dag_to_db(dag)
     kwargs: dict[str, Any] = {"run_conf": run_conf}
     if run_after is not None:  # dag.test names the run after run_after: pin it to run the same run again
         kwargs["run_after"] = run_after
@@ -198,22 +194,27 @@ def callback_definition(queue_url: str) -> dict[str, Any]:
     return definition
 
 
-def clear_and_rerun(dag: Any, dag_run: Any, task_ids: list[str]) -> Any:
-    """What "Clear" in the UI does for ``task_ids`` of an existing run, then run what became
-    runnable with the same minimal loop ``dag.test()`` uses (other tasks keep state and XCom)."""
+def clear_and_rerun(dag: Any, dag_run: Any, task_ids: list[str], map_indexes: dict[str, list[int]] | None = None) -> Any:
+    """What "Clear" in the UI does for ``task_ids`` of an existing run (and for the given map
+    indexes of mapped tasks), then run what became runnable with the same minimal loop
+    ``dag.test()`` uses (other tasks keep state and XCom)."""
     from airflow import settings
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import clear_task_instances
-    from airflow.sdk import DagRunState, TaskInstanceState, timezone
-    from airflow.sdk.definitions.dag import _run_task
-    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.utils.state import DagRunState, TaskInstanceState
 
     session = settings.Session()
     run = session.query(DagRun).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).one()
-    cleared = [ti for ti in run.get_task_instances(session=session) if ti.task_id in task_ids]
+    mapped = map_indexes or {}
+    cleared = [
+        ti
+        for ti in run.get_task_instances(session=session)
+        if ti.task_id in task_ids or ti.map_index in mapped.get(ti.task_id, ())
+    ]
     clear_task_instances(cleared, session, dag_run_state=DagRunState.RUNNING)
     session.commit()
-    scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    serialization = dag_serialization()
+    scheduler_dag = serialization.deserialize_dag(serialization.serialize_dag(dag))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         session.expire_all()
@@ -226,8 +227,8 @@ def clear_and_rerun(dag: Any, dag_run: Any, task_ids: list[str]) -> Any:
             if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
                 ti.try_number += 1
             ti.state = TaskInstanceState.SCHEDULED
-            ti.scheduled_dttm = timezone.utcnow()
+            ti.scheduled_dttm = utcnow()
         session.commit()
         for ti in [t for t in run.get_task_instances(session=session) if t.state == TaskInstanceState.SCHEDULED]:
-            _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
+            run_task(ti, dag.task_dict[ti.task_id])
     return run

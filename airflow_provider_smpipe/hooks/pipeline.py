@@ -29,14 +29,32 @@ from airflow_provider_smpipe.definition.loader import load_definition
 from airflow_provider_smpipe.definition.model import PipelineDefinition, canonical_json
 from airflow_provider_smpipe.definition.parameters import to_start_parameters
 from airflow_provider_smpipe.definition.selective import plan_selective_execution
-from airflow_provider_smpipe.utils.reporting import ACTIVE_STATUSES, TERMINAL_STATUSES, step_table
+from airflow_provider_smpipe.hooks.start_request import check_start_inputs
+from airflow_provider_smpipe.utils.jsonsafe import json_safe
+from airflow_provider_smpipe.utils.reporting import (
+    ACTIVE_STATUSES,
+    COMPLETED_WITH_FAILURES,
+    TERMINAL_STATUSES,
+    failure_handlers,
+    is_terminal,
+    step_table,
+)
 
 #: CreatePipeline / UpdatePipeline take at most this many characters inline (service limit, botocore).
 INLINE_DEFINITION_LIMIT = 100 * 1024
 DEFAULT_RETRIES = {"mode": "adaptive", "max_attempts": 10}
 #: How the service (ResourceNotFound) and moto (ValidationException) word a missing pipeline.
 NOT_FOUND_PHRASES = ("does not exist", "not found", "could not find")
-EXECUTION_SELECTORS = ("latest", "latest-succeeded", "latest-failed", "latest-stopped")
+EXECUTION_SELECTORS = ("latest", "latest-succeeded", "latest-failed", "latest-stopped", "latest-completed-with-failures")
+#: The final status each selector looks for (``latest``: any status).
+SELECTOR_STATUSES = {
+    "latest-succeeded": "Succeeded",
+    "latest-failed": "Failed",
+    "latest-stopped": "Stopped",
+    "latest-completed-with-failures": COMPLETED_WITH_FAILURES,
+}
+#: StartPipelineExecution's ``MlflowExperimentName`` length bounds (botocore ``MlflowExperimentEntityName``).
+MLFLOW_EXPERIMENT_NAME_LENGTH = (1, 256)
 
 
 def with_default_retries(config: Config | dict[str, Any] | None) -> Config:
@@ -52,6 +70,19 @@ def service_hook(client_type: str, **kwargs: Any) -> AwsBaseHook:
     """An ``AwsBaseHook`` for another service (S3, SQS, EMR, Lambda) with the same retry defaults."""
     kwargs["config"] = with_default_retries(kwargs.get("config"))
     return AwsBaseHook(client_type=client_type, **kwargs)
+
+
+def check_mlflow_experiment_name(value: Any, argument: str = "mlflow_experiment_name") -> str | None:
+    """``value`` if it is ``None`` or a string of 1 to 256 characters (what StartPipelineExecution's
+    ``MlflowExperimentName`` accepts); a :class:`DefinitionError` naming ``argument`` otherwise."""
+    if value is None:
+        return None
+    low, high = MLFLOW_EXPERIMENT_NAME_LENGTH
+    if not isinstance(value, str):
+        raise DefinitionError(f"{argument} is {type(value).__name__} {value!r}", location=argument, expected=f"a string of {low} to {high} characters")
+    if not low <= len(value) <= high:
+        raise DefinitionError(f"{argument} has {len(value)} characters", location=argument, expected=f"{low} to {high} characters")
+    return value
 
 
 class PipelineNotFoundError(DefinitionError):
@@ -217,12 +248,27 @@ class SageMakerPipelineHook(AwsBaseHook):
         client_request_token: str | None = None,
         pipeline_version_id: int | None = None,
         definition: PipelineDefinition | None = None,
+        mlflow_experiment_name: str | None = None,
     ) -> dict[str, Any]:
         """Check every input against the pipeline definition and build the StartPipelineExecution
         request. Makes one DescribePipeline call (unless ``definition`` is given) and nothing else.
 
+        ``mlflow_experiment_name`` becomes ``MlflowExperimentName`` (the MLflow experiment this
+        execution logs to instead of the definition's ``MlflowConfig`` one); its length (1-256) is
+        checked before any call. A pipeline whose definition has no ``MlflowConfig`` gets it too,
+        with a warning: what the service does then is not documented.
+
+        The shapes of the inputs are checked first, before any call
+        (:func:`~airflow_provider_smpipe.hooks.start_request.check_start_inputs`).
+
         :raises InvalidDefinitionError: unknown or badly typed parameters, bad selected steps.
+        :raises DefinitionError: ``mlflow_experiment_name`` is not 1 to 256 characters.
         """
+        mlflow_experiment_name = check_mlflow_experiment_name(mlflow_experiment_name)
+        inputs = check_start_inputs(
+            parameters=parameters, parallelism=parallelism, selected_steps=selected_steps, source_execution=source_execution_arn
+        )
+        parameters, parallelism, selected_steps, source_execution_arn = inputs.parameters, inputs.parallelism, inputs.selected_steps, inputs.source_execution
         definition = definition or self.get_definition(pipeline_name, pipeline_version_id)
         request: dict[str, Any] = {"PipelineName": pipeline_name}
         request["PipelineParameters"] = to_start_parameters(definition.parameters, parameters)
@@ -231,9 +277,7 @@ class SageMakerPipelineHook(AwsBaseHook):
         if description:
             request["PipelineExecutionDescription"] = description
         if parallelism is not None:
-            if int(parallelism) < 1:
-                raise DefinitionError(f"parallelism is {parallelism}", location="parallelism", expected="an integer >= 1")
-            request["ParallelismConfiguration"] = {"MaxParallelExecutionSteps": int(parallelism)}
+            request["ParallelismConfiguration"] = {"MaxParallelExecutionSteps": parallelism}
         if selected_steps:
             plan = plan_selective_execution(definition, selected_steps)
             if plan.needs_reference and not source_execution_arn:
@@ -255,6 +299,12 @@ class SageMakerPipelineHook(AwsBaseHook):
             request["ClientRequestToken"] = client_request_token
         if pipeline_version_id is not None:
             request["PipelineVersionId"] = pipeline_version_id
+        if mlflow_experiment_name is not None:
+            if not definition.raw.get("MlflowConfig"):
+                self.log.warning(
+                    "Pipeline %s has no MlflowConfig in its definition; sending MlflowExperimentName %r anyway", pipeline_name, mlflow_experiment_name
+                )
+            request["MlflowExperimentName"] = mlflow_experiment_name
         return request
 
     def start_execution(self, request: Mapping[str, Any]) -> str:
@@ -272,7 +322,14 @@ class SageMakerPipelineHook(AwsBaseHook):
         return [s for page in paginator.paginate(PipelineExecutionArn=execution_arn) for s in page.get("PipelineExecutionSteps", [])]
 
     def step_table(self, execution_arn: str) -> list[dict[str, Any]]:
+        """The plain-JSON step table (ForEach children included; see ``utils.reporting.step_row``)."""
         return step_table(self.list_steps(execution_arn))
+
+    def get_execution_definition(self, execution_arn: str) -> PipelineDefinition:
+        """The definition an execution runs (DescribePipelineDefinitionForExecution: later
+        ``UpdatePipeline`` calls do not change it), loaded by the core."""
+        text = self.conn.describe_pipeline_definition_for_execution(PipelineExecutionArn=execution_arn)["PipelineDefinition"]
+        return load_definition(text)
 
     def list_parameters(self, execution_arn: str) -> dict[str, str]:
         """The parameters the execution actually ran with (all pages), as ``{name: value}``."""
@@ -291,10 +348,12 @@ class SageMakerPipelineHook(AwsBaseHook):
 
     def find_execution(self, pipeline_name: str, which: str = "latest") -> dict[str, Any] | None:
         """The newest execution summary of the pipeline (``latest``) or the newest with a given
-        final status (``latest-succeeded``, ``latest-failed``, ``latest-stopped``); ``None`` if none."""
+        final status (``latest-succeeded``, ``latest-failed``, ``latest-stopped``,
+        ``latest-completed-with-failures``); ``None`` if none. ``latest-failed`` means the status
+        ``Failed`` only: an execution that ended ``CompletedWithFailures`` is not matched by it."""
         if which not in EXECUTION_SELECTORS:
             raise DefinitionError(f"unknown execution selector {which!r}", expected=", ".join(EXECUTION_SELECTORS) + " or an execution ARN")
-        wanted = None if which == "latest" else which.split("-", 1)[1].capitalize()
+        wanted = SELECTOR_STATUSES.get(which)
         for summary in self.iter_executions(pipeline_name):
             if wanted is None or summary.get("PipelineExecutionStatus") == wanted:
                 return summary
@@ -358,20 +417,66 @@ class SageMakerPipelineHook(AwsBaseHook):
         )["PipelineExecutionArn"]
 
     def execution_summary(self, execution_arn: str) -> dict[str, Any]:
-        """Plain-JSON summary: ARN, status, failure reason, step table and parameters used."""
+        """Plain-JSON summary: ARN, status, failure reason, step table, parameters used, the
+        execution's ``MLflowConfig`` (``mlflow_config``, ``None`` when absent) and, for
+        ``CompletedWithFailures``, which steps handled which failure (``handled_failures``; one
+        DescribePipelineDefinitionForExecution call, only then)."""
         described = self.describe_execution(execution_arn)
+        status = described.get("PipelineExecutionStatus")
+        steps = self.step_table(execution_arn)
+        handled: list[dict[str, Any]] = []
+        if status == COMPLETED_WITH_FAILURES:
+            handled = failure_handlers(self.get_execution_definition(execution_arn), steps)
         return {
             "execution_arn": execution_arn,
             "pipeline_arn": described.get("PipelineArn"),
-            "status": described.get("PipelineExecutionStatus"),
+            "status": status,
             "failure_reason": described.get("FailureReason"),
-            "steps": self.step_table(execution_arn),
+            "steps": steps,
             "parameters": self.list_parameters(execution_arn),
+            "mlflow_config": json_safe(described["MLflowConfig"]) if described.get("MLflowConfig") else None,
+            "handled_failures": handled,
         }
+
+    def setup_event_queue(
+        self, queue_name: str, pipeline_names: Sequence[str] | None = None, rule_name: str | None = None, **kw: Any
+    ) -> dict[str, Any]:
+        """Deliver SageMaker pipeline events to an SQS queue: create (or find) the queue, its
+        policy, the EventBridge rule and its target, with this hook's connection (``endpoint_url``
+        and region from it). Idempotent. See :func:`airflow_provider_smpipe.events.setup.setup_event_queue`.
+
+        :param queue_name: a standard SQS queue's name.
+        :param pipeline_names: only these pipelines' events (looked up with DescribePipeline);
+            ``None``: every pipeline's.
+        :param rule_name: the EventBridge rule's name (default ``smpipe-<queue>``).
+        :param kw: ``pipeline_arns``, ``retention_seconds``, ``visibility_timeout``, ``event_kinds``.
+        :returns: ``queue_url``, ``queue_arn``, ``rule_name``, ``rule_arn``, ``event_pattern``, ...
+        """
+        # Imported here to keep this method self-contained: the module is pure boto3.
+        from airflow_provider_smpipe.events.setup import setup_event_queue
+
+        def client(service: str) -> Any:
+            return service_hook(service, aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify).conn
+
+        return setup_event_queue(
+            sqs_client=client("sqs"),
+            events_client=client("events"),
+            sagemaker_client=self.conn,
+            queue_name=queue_name,
+            pipeline_names=pipeline_names,
+            rule_name=rule_name,
+            **kw,
+        )
 
     @staticmethod
     def is_active(status: str) -> bool:
         return status in ACTIVE_STATUSES
+
+    @staticmethod
+    def is_terminal(status: str) -> bool:
+        """Whether an execution in ``status`` has ended. Statuses this version does not know count
+        as ended (and, everywhere in this provider, as failures): never as still running forever."""
+        return is_terminal(status)
 
 
 def wire_value(value: Any) -> str:

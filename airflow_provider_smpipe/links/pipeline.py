@@ -7,7 +7,7 @@ execution is known, like the amazon provider's links.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from airflow.providers.amazon.aws.links.base_aws import BASE_AWS_CONSOLE_LINK, BaseAwsLink
 
@@ -21,3 +21,13 @@ class SageMakerPipelineExecutionLink(BaseAwsLink):
         BASE_AWS_CONSOLE_LINK
         + "/sagemaker/home?region={region_name}#/pipelines/details/{pipeline_name}/executions/{execution_id}"
     )
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        """The URL, or ``""`` without asking XCom when the task never knew an execution (it failed
+        before starting one): the lookup of a missing key is logged as an error by Airflow's
+        client, which made every such failure log a spurious ``XCom not found``."""
+        attributes = ("_execution_arn", "_resolved_arn")  # the start/stop/retry operators', the sensors'
+        tracked = any(hasattr(operator, name) for name in attributes)
+        if tracked and not any(getattr(operator, name, None) for name in attributes):
+            return ""
+        return super().get_link(operator, ti_key=ti_key)

@@ -176,3 +176,22 @@ async def test_concurrent_waits_share_one_client_and_close_it(hook: SageMakerPip
     events = await asyncio.gather(*waits)
     assert [e["status"] for e in events] == ["succeeded"] * 5
     assert open_clients() == 0  # the last user closed it
+
+
+async def test_a_trigger_resumed_after_its_deadline_names_the_execution_status(hook: SageMakerPipelineHook, emulator_scenario: Any) -> None:
+    # The triggerer was down past the deadline: the trigger never polled before it, yet the
+    # timeout event still says what the execution is doing.
+    emulator_scenario({"default_step_seconds": 0.05, "steps": {"A": {"seconds": 30}}})
+    arn = start(hook, ["A"])
+    event = await first_event(SageMakerPipelineExecutionTrigger(execution_arn=arn, poll_interval=0.05, timeout_at=time.time() - 1))
+    assert event["status"] == "timeout" and event["execution_status"] == "Executing"
+    assert "the execution is Executing" in event["message"]
+    hook.stop_execution(arn)
+
+
+async def test_an_execution_that_ended_before_the_deadline_check_reports_its_end(hook: SageMakerPipelineHook, emulator_scenario: Any) -> None:
+    emulator_scenario({"default_step_seconds": 0.05})
+    arn = start(hook, ["A"])
+    await first_event(SageMakerPipelineExecutionTrigger(execution_arn=arn, poll_interval=0.05))  # it has ended
+    event = await first_event(SageMakerPipelineExecutionTrigger(execution_arn=arn, poll_interval=0.05, timeout_at=time.time() - 1))
+    assert event["status"] == "succeeded" and event["execution_status"] == "Succeeded"
