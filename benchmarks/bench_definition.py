@@ -17,6 +17,11 @@ times, separately and as the median of several repetitions (``time.perf_counter`
 
 Peak memory is measured with ``tracemalloc`` over one full ``load_definition`` + ``dry_run``.
 
+A second table measures a ForEach pipeline (``foreach_definition.py``): a fan-out over K items
+with a three-step body, a Selector, run conditions and a Cleanup; K = 10 and 100 given as a
+literal list (the service's maximum for one), K = 1000 as a JSON list from an upstream step. Its
+cost is per *executed* step (children included), so it shows whether a fan-out stays linear.
+
 This script prints figures; it asserts nothing about time (it is not a test). It does check that
 the synthetic definition validates and that the dry-run executes every step except the Fail steps
 in the (not taken) ElseSteps, because a benchmark of a walk that stopped early would be meaningless.
@@ -44,6 +49,12 @@ if str(REPO_ROOT) not in sys.path:
 
 from airflow_provider_smpipe.definition.dryrun import EXECUTED, DryRunInputs, dry_run  # noqa: E402
 from airflow_provider_smpipe.definition.loader import load_definition  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from foreach_definition import executed_steps, generate_for_each_definition  # noqa: E402
+
+#: (items, literal list?) for the ForEach table
+FOR_EACH_SIZES = ((10, True), (100, True), (1000, False))
 
 DEFAULT_SIZES = (10, 100, 1000)
 LAYER_WIDTH = 10
@@ -482,6 +493,76 @@ def print_table(results: list[dict[str, Any]], verdict: dict[str, Any]) -> None:
     print(f"linear: {'yes' if verdict['linear'] else 'no'} (threshold: per-step time ratio <= {verdict['threshold']:g})")
 
 
+def bench_for_each(items: int, literal: bool, repeats: int | None, *, no_gc: bool = False) -> dict[str, Any]:
+    """Load + validate + dry-run of the ForEach pipeline with ``items`` items."""
+    document, inputs = generate_for_each_definition(items, literal=literal)
+    text = json.dumps(document)
+    definition = load_definition(text)
+    executed = executed_steps(dry_run(definition, inputs), items, literal=literal)
+    reps = _repeats_for(executed, repeats)
+    json_ms, _ = _median_ms(lambda: json.loads(text), reps, no_gc=no_gc)
+    load_ms, _ = _median_ms(lambda: load_definition(text), reps, no_gc=no_gc)
+    dry_ms, _ = _median_ms(lambda: dry_run(definition, inputs), reps, no_gc=no_gc)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        dry_run(load_definition(text), inputs)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    total_ms = load_ms + dry_ms
+    return {
+        "items": items,
+        "literal": literal,
+        "executed_steps": executed,
+        "definition_bytes": len(text.encode()),
+        "json_loads_ms": json_ms,
+        "load_validate_ms": load_ms,
+        "dry_run_ms": dry_ms,
+        "total_ms": total_ms,
+        "total_us_per_executed_step": total_ms * 1000.0 / executed,
+        "peak_mib": peak / (1024 * 1024),
+        "peak_kib_per_executed_step": peak / 1024 / executed,
+    }
+
+
+def for_each_linearity(results: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """Per executed step, the largest fan-out against the one of 100 items (10: fixed costs dominate)."""
+    base = next((r for r in results if r["items"] == 100), results[0])
+    large = max(results, key=lambda r: r["items"])
+    ratio = large["total_us_per_executed_step"] / base["total_us_per_executed_step"]
+    return {"small_items": base["items"], "large_items": large["items"], "per_step_ratio": ratio,
+            "memory_per_step_ratio": large["peak_kib_per_executed_step"] / base["peak_kib_per_executed_step"],
+            "threshold": threshold, "linear": ratio <= threshold}
+
+
+def print_for_each(results: list[dict[str, Any]], verdict: dict[str, Any], classic: list[dict[str, Any]]) -> None:
+    print("\nForEach fan-out (3-step body, MaxBy Selector, run conditions, Cleanup):\n")
+    header = ("items", "given as", "executed steps", "load+validate ms", "dry-run ms", "total ms", "µs/executed step", "peak MiB")
+    rows = [
+        (f"{r['items']}", "literal list" if r["literal"] else "JSON list output", f"{r['executed_steps']}", f"{r['load_validate_ms']:.2f}",
+         f"{r['dry_run_ms']:.2f}", f"{r['total_ms']:.2f}", f"{r['total_us_per_executed_step']:.1f}", f"{r['peak_mib']:.2f}")
+        for r in results
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    print(" | ".join(h.rjust(w) for h, w in zip(header, widths)))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(c.rjust(w) for c, w in zip(row, widths)))
+    print(
+        f"\nlinearity: per executed step, {verdict['large_items']} items / {verdict['small_items']} items = {verdict['per_step_ratio']:.2f}; "
+        f"peak memory per executed step {verdict['memory_per_step_ratio']:.2f}; linear: {'yes' if verdict['linear'] else 'no'} "
+        f"(threshold {verdict['threshold']:g})"
+    )
+    if classic:
+        reference = max(classic, key=lambda r: r["n"])
+        base = next(r for r in results if r["items"] == 100)
+        print(
+            f"against the classic pipeline of this run (N={reference['n']}, {reference['total_us_per_step']:.1f} µs/step): "
+            f"a ForEach child costs {base['total_us_per_executed_step'] / reference['total_us_per_step']:.2f}x a classic step"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="step counts N (default: 10 100 1000)")
@@ -490,17 +571,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-gc", action="store_true", help="switch the cyclic GC off while timing (isolates the core's own growth)")
     parser.add_argument("--no-call-count", action="store_true", help="skip the (deterministic) cProfile count of function calls per step")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    parser.add_argument("--no-for-each", action="store_true", help="skip the ForEach fan-out table")
     args = parser.parse_args(argv)
 
     results = [bench_one(n, args.repeats, no_gc=args.no_gc, calls=not args.no_call_count) for n in sorted(set(args.sizes))]
     verdict = linearity(results, args.threshold)
+    fan_out = [] if args.no_for_each else [bench_for_each(k, literal, args.repeats, no_gc=args.no_gc) for k, literal in FOR_EACH_SIZES]
+    fan_verdict = for_each_linearity(fan_out, args.threshold) if fan_out else None
     if args.json:
         env = {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(), "gc_during_timing": not args.no_gc}
-        print(json.dumps({"environment": env, "results": results, "linearity": verdict}, indent=2))
+        print(json.dumps({"environment": env, "results": results, "linearity": verdict, "for_each": fan_out, "for_each_linearity": fan_verdict}, indent=2))
     else:
         gc_note = "cyclic GC off while timing" if args.no_gc else "cyclic GC on"
         print(f"definition core benchmark (Python {platform.python_version()}, {platform.machine()}; {gc_note}); medians of repeated runs\n")
         print_table(results, verdict)
+        if fan_out and fan_verdict:
+            print_for_each(fan_out, fan_verdict, results)
     return 0
 
 

@@ -3,7 +3,9 @@
 The ``approval`` pipeline prepares data, then its Callback step ``Approve`` sends a message to an SQS
 queue and waits. The ``answer_approval`` task receives that message, decides (here: approve when the
 pipeline ran in "full" mode) and sends the answer with output parameters; the pipeline's Condition
-deploys on "approve" and fails on anything else.
+deploys on "approve" and fails on anything else. The queue is created first if it does not exist
+(SageMaker sends to it but never creates it, and the answering task reads from it before the
+pipeline reaches its Callback step).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import pendulum
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, task
 
 from airflow_provider_smpipe.operators.callback import SageMakerPipelineCallbackOperator
 from airflow_provider_smpipe.operators.pipeline import SageMakerPipelineStartOperator, SageMakerPipelineUpsertOperator
@@ -26,7 +28,8 @@ POLL_SECONDS = float(os.environ.get("SMPIPE_EXAMPLE_POLL_SECONDS", "30"))  # the
 START_DATE = pendulum.datetime(2026, 11, 1, tz="UTC")
 APPROVAL_PIPELINE = "smpipe-example-approval"
 
-QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/smpipe-approvals"
+QUEUE_NAME = "smpipe-approvals"
+QUEUE_URL = f"https://sqs.us-east-1.amazonaws.com/123456789012/{QUEUE_NAME}"  # the definition's SqsQueueUrl
 EXECUTION = "{{ ti.xcom_pull(task_ids='start', key='execution_arn') }}"
 
 
@@ -46,6 +49,14 @@ with DAG(
     upsert = SageMakerPipelineUpsertOperator(
         task_id="upsert_pipeline", pipeline_name=APPROVAL_PIPELINE, definition=str(DEFINITIONS / "approval.json"), role_arn=ROLE_ARN
     )
+
+    @task
+    def create_queue() -> str:
+        """CreateQueue is idempotent: it returns the existing queue's URL when it is already there."""
+        from airflow.providers.amazon.aws.hooks.sqs import SqsHook
+
+        return SqsHook(aws_conn_id="aws_default").create_queue(QUEUE_NAME)["QueueUrl"]
+
     start = SageMakerPipelineStartOperator(
         task_id="start", pipeline_name=APPROVAL_PIPELINE, parameters={"Mode": "full"}, wait_for_completion=False
     )
@@ -55,4 +66,4 @@ with DAG(
     wait = SageMakerPipelineExecutionSensor(
         task_id="wait_for_pipeline", execution_arn=EXECUTION, deferrable=True, poke_interval=POLL_SECONDS
     )
-    upsert >> start >> answer >> wait
+    [upsert, create_queue()] >> start >> answer >> wait

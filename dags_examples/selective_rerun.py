@@ -48,7 +48,9 @@ with DAG(
         selected_steps="{{ None if params.rerun_failed_steps else params.selected_steps }}",
         source_execution="{{ None if params.rerun_failed_steps else params.reference_execution }}",
         rerun_failed_steps_of="{{ params.reference_execution if params.rerun_failed_steps else None }}",
-        display_name="rerun-{{ ts_nodash }}",
+        # When it was triggered: every run has run_after, while a run triggered without a logical
+        # date (the CLI's and REST API's default) has no {{ ts_nodash }}.
+        display_name="rerun-{{ dag_run.run_after | ts_nodash }}",
         deferrable=True,
         poll_interval=POLL_SECONDS,
     )

@@ -3,7 +3,8 @@
 The definition file beside this DAG becomes tasks (task id = step name) that call the SageMaker job
 APIs directly; XCom carries each step's properties to the steps that reference them, the evaluation
 Condition branches, and the pipeline's parameters are the trigger form's fields. Backfills use each
-run's logical date as ``Execution.StartDateTime``.
+run's logical date as ``Execution.StartDateTime`` (a run triggered without a logical date uses the
+time it started).
 """
 
 from __future__ import annotations

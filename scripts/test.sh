@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+bash scripts/install_browser.sh  # Debian's chromium + chromedriver for tests/deployment/test_browser.py
 exec .venv/bin/python -m pytest "$@"

@@ -18,3 +18,4 @@ def test_demo_runs_the_examples_and_reports_success() -> None:
     assert "step  smpipe-example-abalone/" in out and "TrainAbaloneModel: Succeeded" in out  # step progress
     assert "task  smpipe_abalone_translated.CheckMSEAbaloneEvaluation: success" in out  # task progress
     assert "DAG " in out and "DURATION" in out and "All 3 example runs succeeded." in out  # the summary table
+    assert "with scenario dags_examples/emulator_scenario.json" in out  # the scenario docker-compose.yaml uses

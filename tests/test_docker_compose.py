@@ -13,6 +13,7 @@ in-process emulator, and drives the provider's hook with it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import tomllib
@@ -72,10 +73,40 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
 
 
 def environment(service: dict[str, Any]) -> dict[str, Any]:
-    env = service.get("environment") or {}
-    if isinstance(env, list):  # the KEY=VALUE list form
-        env = dict(item.split("=", 1) for item in env)
-    return env
+    """What a container of ``service`` gets: its ``env_file:`` files (paths relative to the compose
+    file, later files winning), then ``environment:`` over them, as compose merges them."""
+    env: dict[str, Any] = {}
+    env_files = service.get("env_file") or []
+    for entry in [env_files] if isinstance(env_files, (str, dict)) else env_files:
+        path = entry["path"] if isinstance(entry, dict) else entry
+        env.update(read_env_file(COMPOSE_FILE.parent / path))
+    declared = service.get("environment") or {}
+    if isinstance(declared, list):  # the KEY=VALUE list form
+        declared = dict(item.split("=", 1) for item in declared)
+    return {**env, **declared}
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """A compose env file: KEY=VALUE lines; blank lines and ``#`` comments ignored."""
+    values = {}
+    for line in path.read_text().splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            key, _, value = stripped.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def mounts(service: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """A service's volumes as (source, target, read_only), short (``SRC:DST[:ro]``) or long syntax."""
+    result = []
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, str):
+            source, target, *mode = volume.split(":")
+            result.append((source, target, "ro" in ",".join(mode).split(",")))
+        else:
+            result.append((str(volume.get("source")), str(volume.get("target")), bool(volume.get("read_only"))))
+    return result
 
 
 def command_tokens(service: dict[str, Any]) -> list[str]:
@@ -189,13 +220,16 @@ def test_airflow_services_run_their_commands(services: dict[str, Any]) -> None:
         assert "entrypoint" not in services[name], f"{name} must keep the Airflow image's entrypoint"
 
 
-def test_init_migrates_the_database_and_creates_the_admin_user(services: dict[str, Any]) -> None:
+def test_init_migrates_the_database_and_the_login_needs_no_user_table(services: dict[str, Any]) -> None:
     init = services["airflow-init"]
     env = environment(init)
     assert env.get("_AIRFLOW_DB_MIGRATE") == "true"
-    assert env.get("_AIRFLOW_WWW_USER_CREATE") == "true"
-    assert interpolate(env.get("_AIRFLOW_WWW_USER_USERNAME")) and interpolate(env.get("_AIRFLOW_WWW_USER_PASSWORD"))
-    # those variables only act when the image's /entrypoint runs an airflow command
+    # SimpleAuthManager (installed with Airflow itself): users come from the configuration, the API
+    # server generates their passwords; no FAB user table to create, no extra package to install.
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("simple_auth_manager.SimpleAuthManager")
+    assert env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS")
+    assert not any(key.startswith("_AIRFLOW_WWW_USER_") for key in env), "FAB-only user creation variables"
+    # _AIRFLOW_DB_MIGRATE only acts when the image's /entrypoint runs an airflow command
     script = " ".join(command_tokens(init))
     assert re.search(r"/entrypoint\s+airflow\b", script) or ("entrypoint" not in init and command_tokens(init)), (
         "airflow-init must run its command through the image's /entrypoint"
@@ -280,6 +314,42 @@ def test_emulator_service(compose: dict[str, Any], services: dict[str, Any]) -> 
     assert emulator.get("image") == compose["x-airflow-common"]["image"]
 
 
+def test_emulator_starts_with_the_examples_scenario(services: dict[str, Any]) -> None:
+    """The example DAGs need a scenario (abalone's Condition reads an evaluation report nothing else
+    writes): the emulator service starts with the shipped file, which its container can see (a bind
+    mount of the repository's file, or a file the Dockerfile copies in), and which loads as a valid
+    scenario with the emulator's own loader, the one ``--scenario`` uses."""
+    from airflow_provider_smpipe.emulator.scenario import Scenario
+
+    tokens = command_tokens(services["emulator"])
+    assert "--scenario" in tokens, f"the emulator starts with no scenario: {tokens}"
+    in_container = tokens[tokens.index("--scenario") + 1]
+    assert in_container.startswith("/"), f"--scenario {in_container}: use an absolute path in the container"
+    mounted = [(source, read_only) for source, target, read_only in mounts(services["emulator"]) if target.rstrip("/") == in_container]
+    copied = [
+        parts[-2]
+        for instruction, arguments in dockerfile_instructions()
+        if instruction == "COPY"
+        for parts in [[p for p in shlex.split(arguments) if not p.startswith("--")]]
+        if parts[-1].rstrip("/") == in_container
+    ]
+    assert mounted or copied, f"{in_container} is neither mounted into the emulator service nor copied into the image"
+    if mounted:
+        source, read_only = mounted[0]
+        assert source.startswith("./"), f"mount the repository's file (a relative ./ path), not {source}"
+        assert read_only, "mount the scenario read-only: the emulator only reads it"
+    else:
+        source = copied[0]
+        assert not ignored(source, dockerignore_patterns()), f".dockerignore excludes {source}, which the Dockerfile copies"
+    host_file = REPO / source
+    assert host_file == REPO / "dags_examples" / "emulator_scenario.json", f"the compose file starts the emulator with {source}"
+    assert host_file.is_file(), f"{source} does not exist"
+    scenario = Scenario.load(host_file)  # raises ScenarioError listing every problem
+    report = scenario.step("EvaluateAbaloneModel").files["evaluation"]["evaluation.json"]
+    threshold = next(p for p in json.loads((REPO / "dags_examples" / "definitions" / "abalone.json").read_text())["Parameters"] if p["Name"] == "MseThreshold")
+    assert report["regression_metrics"]["mse"]["value"] <= threshold["DefaultValue"], "the flagship pipeline would fail its evaluation gate"
+
+
 def test_startup_order_and_health_checks(services: dict[str, Any]) -> None:
     for name in AIRFLOW_SERVICES:
         depends = services[name].get("depends_on") or {}
@@ -353,3 +423,31 @@ def test_the_compose_connection_works_with_the_provider_hook(compose: dict[str, 
     assert hook.conn.meta.endpoint_url == connection["extra"]["endpoint_url"]
     assert hook.conn.meta.region_name == connection["extra"]["region_name"]
     assert "PipelineSummaries" in hook.conn.list_pipelines()
+
+
+def test_the_events_queue_is_set_up_once_the_emulator_is_healthy(compose: dict[str, Any], services: dict[str, Any]) -> None:
+    """SMPIPE_EVENTS_QUEUE_URL (examples 1 and 8) names the queue the one-shot set-up service makes
+    with `smpipe events setup` on the emulator."""
+    queue_url = urlsplit(environment(compose["x-airflow-common"])["SMPIPE_EVENTS_QUEUE_URL"])
+    setup = services["emulator-events-setup"]
+    command = setup["command"]
+    assert command[:3] == ["smpipe", "events", "setup"]
+    assert command[command.index("--queue") + 1] == queue_url.path.rsplit("/", 1)[-1]
+    endpoint = urlsplit(command[command.index("--endpoint-url") + 1])
+    assert endpoint.netloc == queue_url.netloc == urlsplit(json.loads(environment(compose["x-airflow-common"])["AIRFLOW_CONN_AWS_DEFAULT"])["extra"]["endpoint_url"]).netloc
+    assert setup["depends_on"]["emulator"]["condition"] == "service_healthy"
+    assert setup["image"] == services["emulator"]["image"]
+
+
+def test_the_events_setup_command_of_the_compose_file_works(services: dict[str, Any], emulator: Any) -> None:
+    """The compose service's own command, pointed at the session's emulator, makes the queue."""
+    import subprocess
+    import sys
+
+    command = list(services["emulator-events-setup"]["command"])
+    command[command.index("--endpoint-url") + 1] = emulator.endpoint_url
+    env = {**os.environ, **environment(services["emulator-events-setup"])}
+    done = subprocess.run([sys.executable, "-m", "airflow_provider_smpipe.cli", *command[1:]], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    name = command[command.index("--queue") + 1]
+    assert emulator.client("sqs").get_queue_url(QueueName=name)["QueueUrl"].endswith(f"/123456789012/{name}")

@@ -7,7 +7,11 @@ method name (``botocore.xform_name``) and looked for in the product source (``ai
 without ``emulator/``) as a call ``.<name>(`` or as a string literal ``"<name>"`` (paginators,
 ``getattr(client, "describe_...")`` tables). Each hit becomes an IAM action
 (``<signing name>:<Operation>``, with the few documented renames such as ``Invoke`` ->
-``lambda:InvokeFunction``) that the policy must allow. The policy evaluation here is a small
+``lambda:InvokeFunction``) that the policy must allow. Waiters (``get_waiter("<name>")``) poll an
+operation no method name reveals: each must be listed in ``WAITERS``, and the action its operation
+needs (read from the amazon provider's waiter definitions) must be an explained extra action. The
+clients the code creates (``client("...")``, the amazon hooks it imports, by class) must be exactly the
+scanned services. The policy evaluation here is a small
 subset of IAM's (Allow/Deny, ``*``/``?`` wildcards, ``StringEquals``/``StringLike`` conditions), enough
 for the statements this policy uses.
 """
@@ -33,7 +37,7 @@ POLICY_FILE = REPO / "docs" / "iam-policy.json"
 DOC_FILE = REPO / "docs" / "iam.md"
 
 #: botocore service names of every client the product code creates (checked against the code below).
-SERVICES = ("sagemaker", "s3", "sqs", "lambda", "emr", "sts")
+SERVICES = ("sagemaker", "s3", "sqs", "lambda", "emr", "emr-serverless", "sts", "events")
 #: Operations whose IAM action is not ``<signing name>:<operation>``.
 IAM_ACTION_RENAMES = {
     ("lambda", "Invoke"): "lambda:InvokeFunction",
@@ -42,24 +46,52 @@ IAM_ACTION_RENAMES = {
     ("s3", "ListObjects"): "s3:ListBucket",
     ("s3", "HeadObject"): "s3:GetObject",
     ("s3", "HeadBucket"): "s3:ListBucket",
+    ("s3", "DeleteObjects"): "s3:DeleteObject",  # one s3:DeleteObject per key; DeleteObjects has no action of its own
+    # SQS batch actions have no actions of their own: SQS authorizes each with the single-message
+    # action (the SQS developer guide, "Amazon SQS batch actions").
+    ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
+    ("sqs", "ChangeMessageVisibilityBatch"): "sqs:ChangeMessageVisibility",
 }
 #: Name coincidences: (service, operation) whose method name appears in the source for another service.
 #: Each has a guard test proving the coincidence is still the only occurrence.
 NOT_CALLED = {
     ("emr", "AddTags"): "the only add_tags call is SageMakerPipelineHook.upsert_pipeline's, on its SageMaker client",
+    ("emr", "GetSession"): "the only get_session call is botocore.session.get_session(), which reads service models offline",
+    ("emr-serverless", "GetSession"): "the only get_session call is botocore.session.get_session(), which reads service models offline",
+    # EventBridge global endpoints share their method names with SageMaker's endpoints.
+    ("events", "CreateEndpoint"): "the only create_endpoint call is the Endpoint step's, on its SageMaker client",
+    ("events", "UpdateEndpoint"): "the only update_endpoint call is the Endpoint step's, on its SageMaker client",
+    ("events", "DescribeEndpoint"): "describe_endpoint is the Endpoint step's call and the SageMaker job trigger's KINDS entry",
 }
 #: Actions the policy grants although no client method is named after them (each explained in docs/iam.md).
 EXTRA_ACTIONS = {
-    "iam:PassRole": "CreatePipeline/UpdatePipeline (RoleArn), SageMaker jobs and models (RoleArn/ExecutionRoleArn), RunJobFlow (ServiceRole, JobFlowRole)",
+    "iam:PassRole": (
+        "CreatePipeline/UpdatePipeline (RoleArn), SageMaker jobs and models (RoleArn/ExecutionRoleArn), RunJobFlow (ServiceRole, JobFlowRole), "
+        "EMR Serverless StartJobRun (executionRoleArn)"
+    ),
     "s3:ListBucket": "without it S3 answers a missing property file with 403 instead of 404 NoSuchKey, so the step's error would be wrong",
+    "emr-serverless:GetApplication": "the amazon provider's serverless_app_created waiter, which waits for an application an EMRServerless step created",
 }
+#: Waiters the code uses (``get_waiter("<name>")``): name -> the service whose waiter it is. A waiter's
+#: polling call is invisible to the scan, so its IAM action must be one of EXTRA_ACTIONS (checked below).
+WAITERS = {"serverless_app_created": "emr-serverless"}
 #: Actions the Service Authorization Reference gives no required resource type: granted on "*".
-RESOURCE_STAR_ACTIONS = {"sagemaker:ListModelPackages", "elasticmapreduce:RunJobFlow", "sts:GetCallerIdentity"}
+RESOURCE_STAR_ACTIONS = {"sagemaker:ListModelPackages", "elasticmapreduce:RunJobFlow", "emr-serverless:CreateApplication", "sts:GetCallerIdentity"}
 #: Purposes the policy is organised by (each is the start of at least one Sid).
-PURPOSES = ("NativeMode", "Callback", "TranslationJobs", "TranslationIntegrations", "PassRole")
+PURPOSES = ("NativeMode", "Callback", "Events", "TranslationJobs", "TranslationIntegrations", "PassRole")
 
 EXECUTION = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/abalone/execution/h7l5c9a7fv9l"
 PIPELINE = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/abalone"
+#: A CreateJob job: ``job/<JobCategory>/<JobName>``.
+JOB = "arn:aws:sagemaker:us-east-1:123456789012:job/AgentRFT/pipelines-h7l5c9a7fv9l-step-4f1c0e2a7b"
+EMR_SERVERLESS_APPLICATION = "arn:aws:emr-serverless:us-east-1:123456789012:/applications/00fabc123def4g05"
+EMR_SERVERLESS_JOB_RUN = f"{EMR_SERVERLESS_APPLICATION}/jobruns/00fabc9xyz8k7j06"
+CALLBACK_QUEUE = "arn:aws:sqs:us-east-1:123456789012:CALLBACK_QUEUE"
+CALLBACK_REPLY_QUEUE = "arn:aws:sqs:us-east-1:123456789012:CALLBACK_QUEUE-replies"
+EVENTS_QUEUE = "arn:aws:sqs:us-east-1:123456789012:EVENTS_QUEUE"
+#: A rule on the default event bus: ``rule/<name>`` (a custom bus's rules are ``rule/<bus>/<name>``).
+EVENTS_RULE = "arn:aws:events:us-east-1:123456789012:rule/EVENTS_RULE"
+OTHER_QUEUE = "arn:aws:sqs:us-east-1:123456789012:SOME_OTHER_QUEUE"
 
 
 def sm(kind: str, name: str = "pipelines-h7l5c9a7fv9l-step-4f1c0e2a7b") -> str:
@@ -74,6 +106,7 @@ RESOURCES_OF_A_CALL: dict[str, list[list[str]]] = {
         a: [[EXECUTION]]
         for a in (
             "DescribePipelineExecution",
+            "DescribePipelineDefinitionForExecution",
             "ListPipelineExecutionSteps",
             "ListPipelineParametersForExecution",
             "StopPipelineExecution",
@@ -82,13 +115,14 @@ RESOURCES_OF_A_CALL: dict[str, list[list[str]]] = {
             "SendPipelineExecutionStepFailure",
         )
     },
-    "AddTags": [[PIPELINE], [sm("training-job")], [sm("model")]],
-    **{f"{verb}ProcessingJob": [[sm("processing-job")]] for verb in ("Create", "Describe")},
-    **{f"{verb}TrainingJob": [[sm("training-job")]] for verb in ("Create", "Describe")},
-    **{f"{verb}TransformJob": [[sm("transform-job")]] for verb in ("Create", "Describe")},
-    **{f"{verb}HyperParameterTuningJob": [[sm("hyper-parameter-tuning-job", "pipelines-h7l5c9a7fv9-tune")]] for verb in ("Create", "Describe")},
+    "AddTags": [[PIPELINE], [sm("training-job")], [JOB], [sm("model")]],
+    **{f"{verb}ProcessingJob": [[sm("processing-job")]] for verb in ("Create", "Describe", "Stop")},
+    **{f"{verb}TrainingJob": [[sm("training-job")]] for verb in ("Create", "Describe", "Stop")},
+    **{f"{verb}TransformJob": [[sm("transform-job")]] for verb in ("Create", "Describe", "Stop")},
+    **{f"{verb}HyperParameterTuningJob": [[sm("hyper-parameter-tuning-job", "pipelines-h7l5c9a7fv9-tune")]] for verb in ("Create", "Describe", "Stop")},
     "ListTrainingJobsForHyperParameterTuningJob": [[sm("hyper-parameter-tuning-job", "pipelines-h7l5c9a7fv9-tune")]],
-    **{f"{verb}AutoMLJob": [[sm("automl-job", "automl-abalone")]] for verb in ("Create", "Describe")},
+    **{f"{verb}AutoMLJob": [[sm("automl-job", "automl-abalone")]] for verb in ("Create", "Describe", "Stop")},
+    **{f"{verb}Job": [[JOB]] for verb in ("Create", "Describe", "Stop")},
     **{f"{verb}Model": [[sm("model")]] for verb in ("Create", "Describe")},
     "CreateModelPackage": [[sm("model-package", "abalone-models/3")]],
     "DescribeModelPackage": [[sm("model-package", "abalone-models/3")]],
@@ -103,28 +137,63 @@ OTHER_RESOURCES: dict[str, list[list[str]]] = {
     "s3:GetObject": [["arn:aws:s3:::DEFINITIONS_BUCKET/abalone/definition.json"], ["arn:aws:s3:::PIPELINE_DATA_BUCKET/evaluation/evaluation.json"]],
     "s3:PutObject": [["arn:aws:s3:::DEFINITIONS_BUCKET/abalone/definition-0123456789abcdef.json"]],
     "s3:ListBucket": [["arn:aws:s3:::PIPELINE_DATA_BUCKET"]],
-    "sqs:ReceiveMessage": [["arn:aws:sqs:us-east-1:123456789012:CALLBACK_QUEUE"], ["arn:aws:sqs:us-east-1:123456789012:CALLBACK_QUEUE-replies"]],
-    "sqs:DeleteMessage": [["arn:aws:sqs:us-east-1:123456789012:CALLBACK_QUEUE"], ["arn:aws:sqs:us-east-1:123456789012:CALLBACK_QUEUE-replies"]],
-    "sqs:ChangeMessageVisibility": [["arn:aws:sqs:us-east-1:123456789012:CALLBACK_QUEUE"], ["arn:aws:sqs:us-east-1:123456789012:CALLBACK_QUEUE-replies"]],
-    "sqs:SendMessage": [["arn:aws:sqs:us-east-1:123456789012:CALLBACK_QUEUE"], ["arn:aws:sqs:us-east-1:123456789012:CALLBACK_QUEUE-replies"]],
+    "s3:DeleteObject": [["arn:aws:s3:::PIPELINE_DATA_BUCKET/abalone/pipelines-h7l5c9a7fv9l-step-4f1c0e2a7b/output/model.tar.gz"]],
+    "sqs:ReceiveMessage": [[CALLBACK_QUEUE], [CALLBACK_REPLY_QUEUE], [EVENTS_QUEUE]],
+    "sqs:DeleteMessage": [[CALLBACK_QUEUE], [CALLBACK_REPLY_QUEUE], [EVENTS_QUEUE]],  # and DeleteMessageBatch (the event readers)
+    "sqs:ChangeMessageVisibility": [[CALLBACK_QUEUE], [CALLBACK_REPLY_QUEUE], [EVENTS_QUEUE]],  # and ChangeMessageVisibilityBatch
+    "sqs:SendMessage": [[CALLBACK_QUEUE], [CALLBACK_REPLY_QUEUE]],
+    # The event set-up: the queue (found or created, its attributes and policy) and the rule.
+    **{f"sqs:{a}": [[EVENTS_QUEUE]] for a in ("GetQueueUrl", "CreateQueue", "GetQueueAttributes", "SetQueueAttributes")},
+    **{f"events:{a}": [[EVENTS_RULE]] for a in ("DescribeRule", "PutRule", "ListTargetsByRule", "PutTargets")},
     "lambda:InvokeFunction": [["arn:aws:lambda:us-east-1:123456789012:function:STEP_LAMBDA_FUNCTION"], ["arn:aws:lambda:us-east-1:123456789012:function:STEP_LAMBDA_FUNCTION:live"]],
     "elasticmapreduce:AddJobFlowSteps": [["arn:aws:elasticmapreduce:us-east-1:123456789012:cluster/j-1ABCDEFGHIJKL"]],
     "elasticmapreduce:ListSteps": [["arn:aws:elasticmapreduce:us-east-1:123456789012:cluster/j-1ABCDEFGHIJKL"]],
     "elasticmapreduce:DescribeStep": [["arn:aws:elasticmapreduce:us-east-1:123456789012:cluster/j-1ABCDEFGHIJKL"]],
+    "elasticmapreduce:CancelSteps": [["arn:aws:elasticmapreduce:us-east-1:123456789012:cluster/j-1ABCDEFGHIJKL"]],
     "elasticmapreduce:RunJobFlow": [["*"]],
+    "emr-serverless:CreateApplication": [["*"]],
+    "emr-serverless:GetApplication": [[EMR_SERVERLESS_APPLICATION]],
+    "emr-serverless:StartJobRun": [[EMR_SERVERLESS_APPLICATION]],
+    "emr-serverless:ListJobRuns": [[EMR_SERVERLESS_APPLICATION]],
+    "emr-serverless:GetJobRun": [[EMR_SERVERLESS_JOB_RUN]],
+    "emr-serverless:CancelJobRun": [[EMR_SERVERLESS_JOB_RUN]],
     "sts:GetCallerIdentity": [["*"]],
+}
+#: Resources the policy must not open to an action (destructive ones especially).
+RESOURCES_NOT_ALLOWED: dict[str, list[str]] = {
+    "s3:DeleteObject": ["arn:aws:s3:::DEFINITIONS_BUCKET/abalone/definition.json", "arn:aws:s3:::SOME_OTHER_BUCKET/data.csv"],
+    "s3:PutObject": ["arn:aws:s3:::PIPELINE_DATA_BUCKET/abalone/evaluation.json"],
+    # The event set-up creates and rewrites (its policy: who may send to it) the events queue only,
+    # never the Callback queues or any other queue; the rule's target is set on its own rule only.
+    "sqs:SetQueueAttributes": [CALLBACK_QUEUE, CALLBACK_REPLY_QUEUE, OTHER_QUEUE],
+    "sqs:CreateQueue": [CALLBACK_QUEUE, CALLBACK_REPLY_QUEUE, OTHER_QUEUE],
+    "sqs:GetQueueAttributes": [CALLBACK_QUEUE, OTHER_QUEUE],
+    "sqs:ReceiveMessage": [OTHER_QUEUE],
+    "sqs:DeleteMessage": [OTHER_QUEUE],
+    # Only EventBridge (the rule, through the queue's policy) sends to the events queue.
+    "sqs:SendMessage": [EVENTS_QUEUE, OTHER_QUEUE],
+    "events:PutRule": ["arn:aws:events:us-east-1:123456789012:rule/SOME_OTHER_RULE", "arn:aws:events:us-east-1:123456789012:rule/custom-bus/EVENTS_RULE"],
+    "events:PutTargets": ["arn:aws:events:us-east-1:123456789012:rule/SOME_OTHER_RULE"],
 }
 #: (role ARN, service it is passed to): iam:PassRole must allow exactly these combinations.
 PASS_ROLE_ALLOWED = [
     ("arn:aws:iam::123456789012:role/SAGEMAKER_EXECUTION_ROLE", "sagemaker.amazonaws.com"),
     ("arn:aws:iam::123456789012:role/EMR_SERVICE_ROLE", "elasticmapreduce.amazonaws.com"),
     ("arn:aws:iam::123456789012:role/EMR_EC2_INSTANCE_ROLE", "ec2.amazonaws.com"),
+    ("arn:aws:iam::123456789012:role/EMR_SERVERLESS_JOB_ROLE", "emr-serverless.amazonaws.com"),
 ]
 PASS_ROLE_DENIED = [
     ("arn:aws:iam::123456789012:role/SAGEMAKER_EXECUTION_ROLE", "ec2.amazonaws.com"),
     ("arn:aws:iam::123456789012:role/EMR_EC2_INSTANCE_ROLE", "sagemaker.amazonaws.com"),
     ("arn:aws:iam::123456789012:role/Administrator", "sagemaker.amazonaws.com"),
+    ("arn:aws:iam::123456789012:role/EMR_SERVERLESS_JOB_ROLE", "sagemaker.amazonaws.com"),
+    ("arn:aws:iam::123456789012:role/EMR_SERVERLESS_JOB_ROLE", "elasticmapreduce.amazonaws.com"),
+    ("arn:aws:iam::123456789012:role/SAGEMAKER_EXECUTION_ROLE", "emr-serverless.amazonaws.com"),
+    ("arn:aws:iam::123456789012:role/Administrator", "emr-serverless.amazonaws.com"),
 ]
+
+#: Names in docs/iam.md that start like the policy's Sids but are not statements.
+NOT_SIDS = {"CallbackReplyTrigger"}
 
 STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition", "Principal", "NotPrincipal"}
 CONDITION_OPERATORS = {"StringEquals", "StringLike", "StringNotEquals", "StringNotLike", "ArnEquals", "ArnLike", "Bool", "Null"}
@@ -173,15 +242,29 @@ def clients_created(sources: Mapping[Any, str]) -> set[str]:
         r"\bResourceKind\(\s*[\"']([\w-]+)[\"']",
         r"client_type[\"']?\]?\s*=\s*[\"']([\w-]+)[\"']",
     ]
-    amazon_hooks = {"base_aws": None, "sqs": "sqs", "s3": "s3", "lambda_function": "lambda", "emr": "emr", "sts": "sts", "sagemaker": "sagemaker"}
+    # The amazon provider's hook modules and the service of each hook class (hooks.emr holds three services' hooks).
+    amazon_hooks: dict[str, dict[str, str | None]] = {
+        "base_aws": {"AwsBaseHook": None, "AwsGenericHook": None},
+        "sqs": {"SqsHook": "sqs"},
+        "s3": {"S3Hook": "s3"},
+        "lambda_function": {"LambdaHook": "lambda"},
+        "emr": {"EmrHook": "emr", "EmrServerlessHook": "emr-serverless", "EmrContainerHook": "emr-containers"},
+        "sts": {"StsHook": "sts"},
+        "sagemaker": {"SageMakerHook": "sagemaker"},
+    }
     found: set[str] = set()
     for text in sources.values():
         for pattern in patterns:
             found.update(re.findall(pattern, text))
-        for module in re.findall(r"from airflow\.providers\.amazon\.aws\.hooks\.(\w+) import", text):
-            assert module in amazon_hooks, f"an amazon hook this test does not know: {module} (add its service to SERVICES and the map)"
-            if amazon_hooks[module]:
-                found.add(amazon_hooks[module])
+        for module, grouped, inline in re.findall(r"from airflow\.providers\.amazon\.aws\.hooks\.(\w+) import (?:\(([\w\s,]+)\)|([\w ,]+))", text):
+            names = grouped or inline
+            assert module in amazon_hooks, f"an amazon hook module this test does not know: {module} (add its service to SERVICES and the map)"
+            for name in (n.split(" as ")[0].strip() for n in names.split(",")):
+                if not name:
+                    continue
+                assert name in amazon_hooks[module], f"an amazon hook this test does not know: {module}.{name} (add its service to SERVICES and the map)"
+                if amazon_hooks[module][name]:
+                    found.add(str(amazon_hooks[module][name]))
     return found
 
 
@@ -314,6 +397,15 @@ def test_the_scanned_services_are_exactly_the_clients_the_code_creates() -> None
     assert created == set(SERVICES), f"clients created {sorted(created)} vs scanned {sorted(SERVICES)}: update SERVICES (and the policy)"
 
 
+def test_the_client_scan_tells_the_emr_hooks_apart() -> None:
+    """hooks.emr holds the EMR, EMR Serverless and EMR on EKS hooks: each import counts for its own service."""
+    assert clients_created({"a.py": "from airflow.providers.amazon.aws.hooks.emr import EmrServerlessHook"}) == {"emr-serverless"}
+    assert clients_created({"a.py": "from airflow.providers.amazon.aws.hooks.emr import EmrHook, EmrServerlessHook"}) == {"emr", "emr-serverless"}
+    assert clients_created({"a.py": "from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook"}) == set()
+    with pytest.raises(AssertionError, match="EmrSomethingHook"):
+        clients_created({"a.py": "from airflow.providers.amazon.aws.hooks.emr import EmrSomethingHook"})
+
+
 def test_the_scanner_finds_calls_and_literals() -> None:
     sources = {
         "a.py": "await client.describe_pipeline_execution(PipelineExecutionArn=arn)",
@@ -324,6 +416,11 @@ def test_the_scanner_finds_calls_and_literals() -> None:
     assert iam_action("emr", "DescribeStep") == "elasticmapreduce:DescribeStep"
     assert iam_action("lambda", "Invoke") == "lambda:InvokeFunction"
     assert iam_action("s3", "ListObjectsV2") == "s3:ListBucket"
+    assert iam_action("s3", "DeleteObjects") == "s3:DeleteObject"
+    assert iam_action("emr-serverless", "StartJobRun") == "emr-serverless:StartJobRun"
+    assert iam_action("sqs", "DeleteMessageBatch") == "sqs:DeleteMessage"
+    assert iam_action("sqs", "ChangeMessageVisibilityBatch") == "sqs:ChangeMessageVisibility"
+    assert iam_action("events", "PutTargets") == "events:PutTargets"
 
 
 def test_the_scan_sees_the_calls_every_mode_makes(required: dict[str, list[str]]) -> None:
@@ -339,9 +436,19 @@ def test_the_scan_sees_the_calls_every_mode_makes(required: dict[str, list[str]]
         "sqs:ReceiveMessage",
         "s3:GetObject",
         "sts:GetCallerIdentity",
+        "sagemaker:CreateJob",  # JOB_CALLS["Job"]
+        "sagemaker:DescribeJob",  # the trigger's KINDS table
+        "emr-serverless:StartJobRun",
+        "emr-serverless:ListJobRuns",  # paginator string
+        "emr-serverless:GetJobRun",  # the trigger's KINDS table
+        "s3:DeleteObject",  # Cleanup's delete_objects, renamed
+        "events:PutRule",  # the event set-up
+        "sqs:SetQueueAttributes",  # the event set-up (the queue's policy)
     ):
         assert action in required, f"the scan no longer finds {action}"
-    assert len(required) >= 45, sorted(required)
+    batches = operations_called(product_sources(), ("sqs",))
+    assert ("sqs", "DeleteMessageBatch") in batches and ("sqs", "ChangeMessageVisibilityBatch") in batches, "the event readers' batch calls"
+    assert len(required) >= 70, sorted(required)
 
 
 def test_name_coincidences_are_still_coincidences() -> None:
@@ -351,6 +458,29 @@ def test_name_coincidences_are_still_coincidences() -> None:
                 f"{path}: a new add_tags call: decide whether it is EMR's (then drop it from NOT_CALLED) - {match.group(0)!r}"
             )
     assert "client_type\"] = \"sagemaker\"" in (PACKAGE / "hooks" / "pipeline.py").read_text()
+    for path, text in product_sources().items():
+        for match in re.finditer(r".{0,40}\.get_session\(", text):
+            assert match.group(0).strip().endswith("botocore.session.get_session("), (
+                f"{path}: a new get_session call: decide whether it is EMR's or EMR Serverless's (then drop it from NOT_CALLED) - {match.group(0)!r}"
+            )
+
+
+def test_the_eventbridge_client_makes_only_the_set_up_calls() -> None:
+    """The EventBridge client is created only as the set-up's ``events_client``, and only the set-up
+    calls it; the Endpoint names EventBridge shares with SageMaker (NOT_CALLED) stay SageMaker's."""
+    for path, text in product_sources().items():
+        for match in re.finditer(r".{0,30}\bclient\(\s*[\"']events[\"']", text):
+            assert match.group(0).strip().startswith("events_client=client("), f"{path}: a new EventBridge client: check its calls - {match.group(0)!r}"
+        called = set(re.findall(r"\bevents_client\.(\w+)\(", text))
+        if called:
+            assert path == PACKAGE / "events" / "setup.py", f"{path} calls the EventBridge client: {sorted(called)}"
+            assert called == {"describe_rule", "put_rule", "list_targets_by_rule", "put_targets"}, sorted(called)
+    sagemaker_sites = {PACKAGE / "translation" / "resource_steps.py", PACKAGE / "triggers" / "job.py"}
+    for path, text in product_sources().items():
+        for match in re.finditer(r".{0,40}\b(?:create|update|describe)_endpoint\b(?!_)", text):
+            assert path in sagemaker_sites, f"{path}: a new *_endpoint call: decide whether it is EventBridge's (then drop it from NOT_CALLED) - {match.group(0)!r}"
+    assert 'client = run.client("sagemaker")' in (PACKAGE / "translation" / "resource_steps.py").read_text()
+    assert '"sagemaker", "describe_endpoint"' in (PACKAGE / "triggers" / "job.py").read_text()
 
 
 # -- completeness and least privilege ---------------------------------------------------------------
@@ -381,6 +511,28 @@ def test_each_call_is_allowed_on_the_resources_it_touches(policy: dict[str, Any]
                 assert allowed(policy, action, resource), f"{action} is not allowed on {resource}"
 
 
+def test_resources_outside_the_calls_are_not_opened(policy: dict[str, Any]) -> None:
+    for action, resources in RESOURCES_NOT_ALLOWED.items():
+        for resource in resources:
+            assert not allowed(policy, action, resource), f"{action} is allowed on {resource}"
+
+
+def test_the_waiters_poll_only_granted_extra_actions(policy: dict[str, Any]) -> None:
+    """A waiter's polling call is not a method name in our source: each waiter the code uses must be
+    known here, and the action its operation needs must be an explained extra action the policy grants."""
+    used = {name for text in product_sources().values() for name in re.findall(r"\bget_waiter\(\s*[\"'](\w+)[\"']", text)}
+    assert used == set(WAITERS), f"waiters used {sorted(used)} vs known {sorted(WAITERS)}: add the new one to WAITERS (and its action to EXTRA_ACTIONS)"
+    import airflow.providers.amazon.aws.waiters as provider_waiters
+
+    waiter_dir = Path(provider_waiters.__file__).parent
+    for name, service in WAITERS.items():
+        custom = json.loads((waiter_dir / f"{service}.json").read_text())["waiters"]
+        operation = custom[name]["operation"] if name in custom else botocore.session.get_session().get_waiter_model(service).get_waiter(name).operation
+        action = iam_action(service, operation)
+        assert action in EXTRA_ACTIONS, f"waiter {name} polls {operation}: add {action} to EXTRA_ACTIONS and explain it in docs/iam.md"
+        assert granted_somewhere(policy, action), f"waiter {name} polls {operation}, which the policy does not allow ({action})"
+
+
 def test_pass_role_is_narrowed_to_named_roles_and_services(policy: dict[str, Any]) -> None:
     for role, service in PASS_ROLE_ALLOWED:
         assert allowed(policy, "iam:PassRole", role, {"iam:PassedToService": service}), f"cannot pass {role} to {service}"
@@ -407,3 +559,18 @@ def test_the_document_explains_the_policy(policy: dict[str, Any], required: dict
         assert f"`{placeholder}`" in doc, f"docs/iam.md does not explain the placeholder {placeholder}"
     for action in (*required, *EXTRA_ACTIONS):
         assert f"`{action}`" in doc, f"docs/iam.md does not list {action}"
+
+
+def test_the_document_names_only_the_policy_s_statements(policy: dict[str, Any]) -> None:
+    """The Statements table lists every statement, in the policy's order, and the document names no
+    statement the policy lacks (a Sid renamed, merged or never added, left behind in the text or in a
+    JSON example)."""
+    doc = DOC_FILE.read_text()
+    sids = [s["Sid"] for s in policy["Statement"]]
+    table = doc.split("\n## Statements\n", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^\| `(\w+)` \|", table, re.M) == sids, "the Statements table of docs/iam.md is not the policy's statements, in order"
+    stems = {re.findall(r"[A-Z][a-z]+", sid)[0].rstrip("s") for sid in sids}  # "Events" -> "Event": old names such as EventSetupQueue are caught too
+    named = {t for t in re.findall(r"`([A-Z][a-z]+[A-Z]\w*)`", doc) if any(t.startswith(stem) for stem in stems)}
+    assert not named - set(sids) - NOT_SIDS, f"docs/iam.md names statements the policy does not have: {sorted(named - set(sids) - NOT_SIDS)}"
+    in_examples = set(re.findall(r'"Sid":\s*"(\w+)"', doc))
+    assert in_examples <= set(sids), f"docs/iam.md's JSON examples have Sids the policy does not: {sorted(in_examples - set(sids))}"

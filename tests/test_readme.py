@@ -67,12 +67,12 @@ def test_smpipe_transcript_matches(command: str, expected: list[str], tmp_path: 
         (tmp_path / "broken.json").write_text(text)
     result = subprocess.run([SMPIPE, *words[1:]], cwd=tmp_path if "broken.json" in words else REPO, capture_output=True, text=True, env=os.environ)
     shown = [line for line in expected if line.strip()]
-    actual = (result.stdout + result.stderr).strip().splitlines()
+    actual = [line for line in (result.stdout + result.stderr).strip().splitlines() if line.strip()]
     assert actual == shown
 
 
 def test_bash_snippets_call_things_that_exist() -> None:
-    subcommands = {"validate", "graph", "dry-run", "export", "emulator"}
+    subcommands = {"validate", "graph", "dry-run", "export", "emulator", "events"}
     for body in blocks("bash"):
         for line in body.splitlines():
             line = line.split("#")[0].strip()
@@ -83,9 +83,26 @@ def test_bash_snippets_call_things_that_exist() -> None:
                 assert (REPO / words[1]).is_file(), line
             elif words[0].endswith("smpipe"):
                 assert words[1] in subcommands, line
-                help_run = subprocess.run([SMPIPE, words[1], "--help"], capture_output=True, text=True)
+                # `smpipe events setup`: the subcommand's own subcommand must exist too.
+                command = words[1:3] if words[1] == "events" else words[1:2]
+                help_run = subprocess.run([SMPIPE, *command, "--help"], capture_output=True, text=True)
                 assert help_run.returncode == 0, help_run.stderr
             elif words[0] == "pip":
                 assert "airflow-provider-smpipe" in line
             else:
                 raise AssertionError(f"README bash line not checked by this test: {line}")
+
+
+def test_the_translation_table_lists_every_step_type_as_the_code_handles_it() -> None:
+    from airflow_provider_smpipe.definition.model import OPAQUE_STEP_TYPES, STEP_TYPES
+    from airflow_provider_smpipe.translation.plan import REFUSED, SUPPORT
+
+    table = README[README.index("| step type | in translation mode |") :]
+    table = table[: table.index("\n\n")]
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ", 1)[1].rstrip(" |") for line in table.splitlines()[2:]}
+    for step_type, how in SUPPORT.items():
+        assert rows[step_type] == how
+    for step_type in ("QualityCheck", "ClarifyCheck", "Lineage", "InferenceComponent"):
+        assert rows[step_type] == f"**refused at DAG-build time**: {REFUSED[step_type]}"
+    assert rows[", ".join(OPAQUE_STEP_TYPES)] == f"**refused at DAG-build time**: {REFUSED[OPAQUE_STEP_TYPES[0]]}"
+    assert set(SUPPORT) | set(REFUSED) == set(STEP_TYPES)  # every type the core knows is in the table
