@@ -96,7 +96,15 @@ def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
         return None if row is None else XComModel.deserialize_value(row)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    what: str = "condition",
+    diagnose: Callable[[], Any] | None = None,
+) -> Any:
+    """Poll ``predicate`` until it is truthy; fail at ``timeout`` naming ``what`` and, when given,
+    what ``diagnose()`` says about the state then (for failures seen only in a loaded full run)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -104,7 +112,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
         if last:
             return last
         time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    details = f"; state: {diagnose()!r}" if diagnose is not None else ""
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r}){details}")
 
 
 # -- small definitions built from the SDK fixture's real request shapes -------------------------------

@@ -7,6 +7,8 @@ not reproduce the race on every run: it passed 2 of 2 runs without the fix on an
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
 from typing import Any
 
 from native_helpers import ROLE, chain_definition, processing_step, unique, wait_for
@@ -27,6 +29,14 @@ def layered_definition(layers: int, width: int) -> dict[str, Any]:
     return definition
 
 
+def where_they_stand(emulator: Any, arns: list[str]) -> dict[str, Any]:
+    """Step status counts per execution, live threads, running executions elsewhere in the session."""
+    executions = emulator.state()["executions"]
+    mine = {e["arn"]: Counter(step["status"] for step in e.get("steps", [])) for e in executions if e["arn"] in arns}
+    others = sum(1 for e in executions if e["arn"] not in arns and e.get("status") == "Executing")
+    return {"steps": {arn.rsplit("/", 1)[-1]: dict(counts) for arn, counts in mine.items()}, "threads": threading.active_count(), "other_executing": others}
+
+
 def test_wide_layers_with_property_references_all_succeed(emulator: Any, emulator_scenario: Any) -> None:
     emulator_scenario({"default_step_seconds": 0.01})
     sm = emulator.client("sagemaker")
@@ -34,9 +44,12 @@ def test_wide_layers_with_property_references_all_succeed(emulator: Any, emulato
     sm.create_pipeline(PipelineName=name, PipelineDefinition=json.dumps(layered_definition(6, 10)), RoleArn=ROLE)
     arns = [sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"] for _ in range(4)]
     for arn in arns:
+        # Alone this takes ~4 s; the generous timeout only catches a hang, and the diagnosis says
+        # where the executions stood (a full CI run once timed out at 60 s with no clue why).
         status = wait_for(
             lambda arn=arn: (s := sm.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"]) != "Executing" and s,
-            timeout=60,
+            timeout=240,
             what=f"{arn} to finish",
+            diagnose=lambda: where_they_stand(emulator, arns),
         )
         assert status == "Succeeded", emulator.state(execution=arn)["executions"][0].get("failure_reason")
