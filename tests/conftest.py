@@ -113,7 +113,63 @@ def emulator() -> Iterator[Any]:
     from airflow_provider_smpipe.emulator import run_emulator
 
     with run_emulator(strict=True) as server:
-        yield server
+        _running_emulators.append(server)
+        try:
+            yield server
+        finally:
+            _running_emulators.remove(server)
+
+
+#: the session's emulator while it runs (see :func:`_event_routes_end_with_their_module`)
+_running_emulators: list[Any] = []
+#: regions whose EventBridge rules tests make on the session emulator
+_EVENT_REGIONS = ("us-east-1", "eu-west-1")
+
+
+def _event_routes(server: Any) -> set[tuple[str, str]]:
+    """``(region, rule name)`` of every rule on the emulator's default event buses."""
+    routes: set[tuple[str, str]] = set()
+    for region in _EVENT_REGIONS:
+        for page in server.client("events", region).get_paginator("list_rules").paginate():
+            routes.update((region, rule["Name"]) for rule in page["Rules"])
+    return routes
+
+
+def _delete_route(server: Any, region: str, rule: str) -> None:
+    """Delete ``rule`` and the SQS queues it targets (they were made for it, by the same test)."""
+    events, sqs = server.client("events", region), server.client("sqs", region)
+    targets = events.list_targets_by_rule(Rule=rule)["Targets"]
+    if targets:
+        events.remove_targets(Rule=rule, Ids=[target["Id"] for target in targets], Force=True)
+    events.delete_rule(Name=rule, Force=True)
+    for target in targets:
+        if target["Arn"].startswith("arn:aws:sqs:"):
+            queue_region, queue_name = target["Arn"].split(":")[3], target["Arn"].rsplit(":", 1)[-1]
+            queues = server.client("sqs", queue_region) if queue_region != region else sqs
+            try:
+                queues.delete_queue(QueueUrl=queues.get_queue_url(QueueName=queue_name)["QueueUrl"])
+            except queues.exceptions.QueueDoesNotExist:
+                pass
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _event_routes_end_with_their_module() -> Iterator[None]:
+    """The EventBridge rules a test module made on the session emulator, and their SQS queues, are
+    deleted when the module ends (after its deployment, if it has one, stopped).
+
+    The emulator puts every SageMaker event through moto's rules, and moto's SendMessage scans the
+    whole target queue (its approximate-count attributes) on every send: a catch-all rule left
+    behind with nobody reading its queue made every later execution slower and slower (profiled: a
+    4 s stress test took 40 s after the deployment tests, most of it in moto's SQS counting; a CI
+    run timed out on it)."""
+    server = _running_emulators[0] if _running_emulators else None
+    before = _event_routes(server) if server is not None else set()
+    yield
+    server = _running_emulators[0] if _running_emulators else None
+    if server is None:
+        return
+    for region, rule in sorted(_event_routes(server) - before):
+        _delete_route(server, region, rule)
 
 
 @pytest.fixture

@@ -5,13 +5,14 @@ every pipeline execution status change, every step status change, and when a mod
 created; rules route them (to SQS queues, typically). The emulator does the same: the engine
 reports each change to its :class:`EventPublisher`, which builds the event with
 :mod:`airflow_provider_smpipe.events.shapes` (the one definition of the shapes, with their source)
-and puts it with ``PutEvents`` through the engine's :class:`~.gateway.Gateway` (an internal call:
-neither counted nor throttled). moto's events backend matches the rules of the default bus and
-delivers to their targets, so an SQS target receives the whole event as the message body, as on AWS.
+and puts it into moto's EventBridge backend in this process (what moto's ``PutEvents`` handler
+calls; not over HTTP, so neither counted nor throttled). moto's events backend matches the rules of
+the default bus and delivers to their targets, so an SQS target receives the whole event as the
+message body, as on AWS.
 
 Reporting only appends to a queue (the engine reports while it holds its lock, and a status change
-must not wait for HTTP); one daemon thread publishes the queue in order, at most 10 entries per
-``PutEvents`` (the API's limit). A failure to publish is logged, never raised into the engine.
+must not wait for the delivery); one daemon thread publishes the queue in order, at most 10 entries
+at a time (``PutEvents``' limit). A failure to publish is logged, never raised into the engine.
 :meth:`EventPublisher.flush` waits until everything reported so far has been published (tests).
 
 The scenario's ``events`` (default true) turns publishing off; ``duplicate_events`` puts every

@@ -50,8 +50,27 @@ def random_id(length: int = 12, alphabet: str = ID_ALPHABET) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
+class _ReportsStatusChanges:
+    """Calls ``self._status_changed(previous, new)`` on every change of the ``status`` attribute.
+
+    Statuses are assigned in many places (workers, fan-outs, stop, retry): intercepting the
+    assignment itself is what guarantees that no change goes unreported as an event."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "status":
+            object.__setattr__(self, name, value)
+            return
+        previous = self.__dict__.get("status")
+        object.__setattr__(self, name, value)
+        if value != previous:
+            self._status_changed(previous, value)
+
+    def _status_changed(self, previous: str | None, status: str) -> None:
+        raise NotImplementedError
+
+
 @dataclass
-class StepRun:
+class StepRun(_ReportsStatusChanges):
     """One row of ListPipelineExecutionSteps."""
 
     name: str
@@ -80,17 +99,10 @@ class StepRun:
     #: SageMaker's step event. Not part of :meth:`wire` or :meth:`state`.
     on_status: Callable[[StepRun, str | None, str], None] | None = field(default=None, repr=False, compare=False)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Status is assigned in many places (workers, fan-outs, stop, retry): intercepting the
-        # assignment itself is what guarantees that no change goes unreported.
-        if name != "status":
-            object.__setattr__(self, name, value)
-            return
-        previous = self.__dict__.get("status")
-        object.__setattr__(self, name, value)
+    def _status_changed(self, previous: str | None, status: str) -> None:
         listener = self.__dict__.get("on_status")
-        if listener is not None and value != previous:
-            listener(self, previous, value)
+        if listener is not None:
+            listener(self, previous, status)
 
     def finish(self, status: str, reason: str | None = None) -> None:
         # The end time and reason first: the status change is reported with them.
@@ -169,7 +181,7 @@ class CacheEntry:
 
 
 
-class Execution:
+class Execution(_ReportsStatusChanges):
     """One pipeline execution. Every attribute is guarded by ``engine.lock``."""
 
     def __init__(
@@ -240,16 +252,11 @@ class Execution:
         # Last, when every attribute the event reads is set; later changes go through __setattr__.
         self.engine.events.execution_status(self, None, self.status)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Every change of the execution's status is published as SageMaker's execution event
-        # (the first one, set in __init__, is reported at the end of __init__).
-        if name != "status":
-            object.__setattr__(self, name, value)
-            return
-        previous = self.__dict__.get("status")
-        object.__setattr__(self, name, value)
-        if previous is not None and value != previous:
-            self.engine.events.execution_status(self, previous, value)
+    def _status_changed(self, previous: str | None, status: str) -> None:
+        # Published as SageMaker's execution event; the first status, set in __init__, is reported
+        # at the end of __init__, when everything the event reads is set.
+        if previous is not None:
+            self.engine.events.execution_status(self, previous, status)
 
     def _step_status(self, run: StepRun, previous: str | None, status: str) -> None:
         self.engine.events.step_status(self, run, previous, status)
