@@ -10,6 +10,7 @@ Nothing here imports Airflow at module level (see conftest.py).
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -80,6 +81,45 @@ def run_task(ti: Any, task: Any) -> Any:
         return _run_task(ti=ti, task=task, run_triggerer=True)
     ti.task = task  # Airflow 3.0: the task travels on the task instance
     return _run_task(ti=ti, run_triggerer=True)
+
+
+def run_until_done(session: Any, dag: Any, scheduler_dag: Any, dag_id: str, run_id: str, *, timeout: float, task_errors_stop: bool = True) -> Any:
+    """Drive the RUNNING run ``run_id`` to its end with the minimal loop ``dag.test()`` uses: let
+    the run schedule what is runnable (``scheduler_dag``: the serialised DAG the scheduler sees),
+    run each scheduled task instance with ``dag``'s task (deferrals with their trigger inline),
+    until the run is no longer RUNNING; returns it. ``AssertionError`` after ``timeout`` seconds.
+
+    :param task_errors_stop: ``False`` to go on when a task raises, as ``dag.test()`` does (the
+        task instance fails, the loop does not); ``True`` lets the exception out.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    deadline = time.monotonic() + timeout
+    while True:
+        session.expire_all()
+        run = session.query(DagRun).filter_by(dag_id=dag_id, run_id=run_id).one()
+        if run.state != DagRunState.RUNNING:
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{dag_id} run {run_id} still running after {timeout}s")
+        run.dag = scheduler_dag
+        schedulable, _ = run.update_state(session=session)
+        for ti in schedulable:
+            if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
+                ti.try_number += 1
+            ti.state = TaskInstanceState.SCHEDULED
+            ti.scheduled_dttm = utcnow()
+        session.commit()
+        scheduled = [t for t in run.get_task_instances(session=session) if t.state == TaskInstanceState.SCHEDULED]
+        if not scheduled:
+            time.sleep(0.1)  # e.g. a task waiting for a retry delay
+        for ti in scheduled:
+            try:
+                run_task(ti, dag.task_dict[ti.task_id])
+            except Exception:
+                if task_errors_stop:
+                    raise
 
 
 def utcnow() -> Any:

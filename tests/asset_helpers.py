@@ -3,7 +3,6 @@ definitions that register model packages."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from native_helpers import chain_definition
@@ -95,10 +94,10 @@ def run_on_asset_events(dag: Any, event_ids: list[int], *, timeout: float = 120)
     from airflow import settings
     from airflow.models.asset import AssetEvent
     from airflow.models.dagrun import DagRun
-    from airflow.utils.state import DagRunState, TaskInstanceState
+    from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
-    from airflow_compat import call_with_accepted, latest_serialized_dag, run_task, sync_dag_to_db, utcnow
+    from airflow_compat import call_with_accepted, latest_serialized_dag, run_until_done, sync_dag_to_db, utcnow
 
     sync_dag_to_db(dag)
     session = settings.Session()
@@ -119,19 +118,4 @@ def run_on_asset_events(dag: Any, event_ids: list[int], *, timeout: float = 120)
     run.state = DagRunState.RUNNING
     run.start_date = utcnow()
     session.commit()
-    dag_id, run_id = run.dag_id, run.run_id
-    deadline = time.monotonic() + timeout
-    while True:
-        session.expire_all()
-        run = session.query(DagRun).filter_by(dag_id=dag_id, run_id=run_id).one()
-        if run.state != DagRunState.RUNNING:
-            return run
-        assert time.monotonic() < deadline, f"{dag_id} run {run_id} still running after {timeout}s"
-        run.dag = serialized
-        schedulable, _ = run.update_state(session=session)
-        for ti in schedulable:
-            ti.try_number += 1
-            ti.state = TaskInstanceState.SCHEDULED
-        session.commit()
-        for ti in [t for t in run.get_task_instances(session=session) if t.state == TaskInstanceState.SCHEDULED]:
-            run_task(ti, dag.task_dict[ti.task_id])
+    return run_until_done(session, dag, serialized, run.dag_id, run.run_id, timeout=timeout)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from airflow_compat import dag_serialization, run_task, sync_dag_to_db, utcnow
+from airflow_compat import dag_serialization, run_until_done, sync_dag_to_db
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -210,7 +210,7 @@ def clear_and_rerun(dag: Any, dag_run: Any, task_ids: list[str], map_indexes: di
     from airflow import settings
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import clear_task_instances
-    from airflow.utils.state import DagRunState, TaskInstanceState
+    from airflow.utils.state import DagRunState
 
     session = settings.Session()
     run = session.query(DagRun).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).one()
@@ -224,20 +224,4 @@ def clear_and_rerun(dag: Any, dag_run: Any, task_ids: list[str], map_indexes: di
     session.commit()
     serialization = dag_serialization()
     scheduler_dag = serialization.deserialize_dag(serialization.serialize_dag(dag))
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        session.expire_all()
-        run = session.query(DagRun).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).one()
-        if run.state != DagRunState.RUNNING:
-            break
-        run.dag = scheduler_dag
-        schedulable, _ = run.update_state(session=session)
-        for ti in schedulable:
-            if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
-                ti.try_number += 1
-            ti.state = TaskInstanceState.SCHEDULED
-            ti.scheduled_dttm = utcnow()
-        session.commit()
-        for ti in [t for t in run.get_task_instances(session=session) if t.state == TaskInstanceState.SCHEDULED]:
-            run_task(ti, dag.task_dict[ti.task_id])
-    return run
+    return run_until_done(session, dag, scheduler_dag, dag_run.dag_id, dag_run.run_id, timeout=120)

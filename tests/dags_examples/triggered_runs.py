@@ -8,24 +8,22 @@ of the DAG and deletes its earlier run without a logical date (``get_or_create_d
 ``logical_date IS NULL``). This helper creates the run through the REST API's own code: the
 request body model ``TriggerDAGRunPostBody`` and its ``validate_context`` (run id, run_after, no
 data interval), then ``create_dagrun(state=QUEUED, triggered_by=REST_API)``; moves it to running as
-the scheduler does; and runs its tasks with the minimal loop ``dag.test()`` uses (the one
-``native_helpers.clear_and_rerun`` copies), deferred tasks with their real trigger inline.
+the scheduler does; and runs its tasks with the minimal loop ``dag.test()`` uses (``airflow_compat.run_until_done``,
+which ``native_helpers.clear_and_rerun`` uses too), deferred tasks with their real trigger inline.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from airflow_compat import call_with_accepted, latest_serialized_dag, run_task, sync_dag_to_db, utcnow
+from airflow_compat import call_with_accepted, latest_serialized_dag, run_until_done, sync_dag_to_db, utcnow
 
 
 def run_without_logical_date(dag: Any, *, conf: dict[str, Any] | None = None, timeout: float = 300) -> Any:
     """Trigger ``dag`` with no logical date (as the REST API does) and run it; returns the DagRun."""
     from airflow import settings
     from airflow.api_fastapi.core_api.datamodels.dag_run import TriggerDAGRunPostBody
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.state import DagRunState, TaskInstanceState
+    from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
     sync_dag_to_db(dag)
@@ -55,30 +53,4 @@ def run_without_logical_date(dag: Any, *, conf: dict[str, Any] | None = None, ti
     run.state = DagRunState.RUNNING  # what the scheduler's _start_queued_dagruns does
     run.start_date = utcnow()
     session.commit()
-    dag_id, run_id = run.dag_id, run.run_id
-
-    deadline = time.monotonic() + timeout
-    while True:
-        session.expire_all()
-        run = session.query(DagRun).filter_by(dag_id=dag_id, run_id=run_id).one()
-        if run.state != DagRunState.RUNNING:
-            break
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{dag_id} run {run_id} still running after {timeout}s")
-        run.dag = serialized
-        schedulable, _ = run.update_state(session=session)
-        for ti in schedulable:
-            if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
-                ti.try_number += 1
-            ti.state = TaskInstanceState.SCHEDULED
-            ti.scheduled_dttm = utcnow()
-        session.commit()
-        scheduled = [t for t in run.get_task_instances(session=session) if t.state == TaskInstanceState.SCHEDULED]
-        if not scheduled:
-            time.sleep(0.1)  # e.g. a task waiting for a retry delay
-        for ti in scheduled:
-            try:
-                run_task(ti, dag.task_dict[ti.task_id])
-            except Exception:  # noqa: BLE001 - as dag.test(): a failing task fails its task instance, not the loop
-                pass
-    return run
+    return run_until_done(session, dag, serialized, run.dag_id, run.run_id, timeout=timeout, task_errors_stop=False)
